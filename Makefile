@@ -1,0 +1,34 @@
+# The template repository's own commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where `make generate` writes the new service.
+DEST ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help generate test lint lock
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+# The template's own tools, installed hash-checked from the lock file.
+$(BIN)/.installed: requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@
+
+generate: $(BIN)/.installed ## Generate a service: make generate DEST=../my-service
+	@test -n "$(DEST)" || { echo "usage: make generate DEST=../my-service" >&2; exit 2; }
+	$(BIN)/copier copy --trust "$(CURDIR)" "$(DEST)"
+
+test: $(BIN)/.installed ## Run the template's test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed ## Lint the template's own code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock: $(BIN)/.installed ## Re-lock requirements/dev.txt and the hooks' tool pins
+	$(BIN)/python hooks/lock_requirements.py --tool pip-tools --python 3.11 --folder requirements
+	$(BIN)/python hooks/lock_requirements.py --tool pip-tools --python 3.11 --folder hooks/pins

@@ -1,0 +1,109 @@
+"""Compile requirements/*.in into hash-pinned requirements/*.txt (copier task and migration).
+
+Run by copier after `copier copy` (lock everything) and after the merge of
+`copier update` (`--only-changed`: lock what changed, nothing else, no network when
+nothing did). A failure never fails copier: copier would delete a freshly generated
+project, so the project is kept and the message says how to finish.
+Standard library only: it runs on copier's interpreter, however copier was installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lock_tools import LockError, LockTool, get_lock_tool
+from requirement_files import (
+    RequirementFile,
+    answer_at_head,
+    discover,
+    has_conflict_markers,
+    needing_lock,
+)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tool", choices=["pip-tools", "uv"], required=True)
+    parser.add_argument("--python", required=True, help="target Python version, e.g. 3.13")
+    parser.add_argument("--only-changed", action="store_true", help="after copier update")
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
+    parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--folder", default="requirements", help="where the .in files are")
+    return parser.parse_args(argv)
+
+
+def select_files(arguments: argparse.Namespace, files: list[RequirementFile]) -> list[RequirementFile]:
+    project = arguments.project
+    if not arguments.only_changed:
+        return files
+    conflicted = {f.source for f in files if has_conflict_markers(project, f)}
+    blocked = set(conflicted)
+    for requirement in files:  # files are in dependency order
+        if requirement.depends_on & blocked:
+            blocked.add(requirement.source)
+    if conflicted:
+        names = ", ".join(str(p) for p in sorted(conflicted))
+        say(
+            f"requirements: {names} has merge conflicts from the update; not locked.\n"
+            f"  Resolve the conflict markers, then run `make lock`."
+        )
+    # A new Python version or lock tool invalidates every pin, even with the same .in.
+    answers_changed = any(
+        answer_at_head(project, arguments.answers_file, key) not in (None, value)
+        for key, value in (("python_version", arguments.python), ("lock_tool", arguments.tool))
+    )
+    candidates = [f for f in files if f.source not in blocked]
+    return needing_lock(project, candidates, everything=answers_changed)
+
+
+def lock(tool: LockTool, project: Path, requirement: RequirementFile) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        tool.compile_command(requirement.source.as_posix(), requirement.output.as_posix()),
+        cwd=project,
+        env=tool.environment(),
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    project = arguments.project.resolve()
+    files = discover(project, arguments.folder)
+    selected = select_files(arguments, files)
+    if not selected:
+        say("requirements: no .in file changed; lock files kept as they are.")
+        return 0
+
+    current: RequirementFile | None = None
+    try:
+        tool = get_lock_tool(arguments.tool, arguments.python)
+        for current in selected:
+            say(f"requirements: locking {current.source} for Python {arguments.python} with {tool.name} ...")
+            seconds = lock(tool, project, current)
+            say(f"requirements: wrote {current.output} in {seconds:.1f} s")
+    except (LockError, subprocess.CalledProcessError, OSError, ValueError) as error:
+        reason = f"{current.source} could not be compiled" if current else "the lock tool is unavailable"
+        if isinstance(error, (LockError, ValueError)):
+            reason = str(error)
+        say(
+            "\n"
+            "!! Locking requirements FAILED: " + reason + "\n"
+            f"!! The project in {project} is complete; only requirements/*.txt are missing or stale.\n"
+            "!! Fix the cause above (network, package index, Python version), then run:\n"
+            f"!!     cd {project} && make lock\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
