@@ -34,7 +34,8 @@ PIP_COMPILE_FLAGS = (
     "--no-emit-find-links",
     "--no-emit-trusted-host",
 )
-UV_COMPILE_FLAGS = ("--quiet", "--generate-hashes", "--strip-extras")
+# uv would otherwise try to download an interpreter of the target version first.
+UV_COMPILE_FLAGS = ("--quiet", "--no-python-downloads", "--generate-hashes", "--strip-extras")
 
 
 class LockError(Exception):
