@@ -1,0 +1,124 @@
+"""Shared fixtures: generating services from this checkout and inspecting them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from copier import run_copy
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
+
+from interpreters import find_python  # noqa: E402 - the hooks are scripts, not a package
+
+COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+FRAMEWORKS = ("fastapi", "flask")
+DATABASES = ("postgresql", "none")
+WORKERS = ("celery", "none")
+LOCK_TOOLS = ("pip-tools", "uv")
+ALL_COMBINATIONS = list(itertools.product(FRAMEWORKS, DATABASES, WORKERS, LOCK_TOOLS))
+
+
+def combination_id(combination: tuple[str, ...]) -> str:
+    return "-".join(combination)
+
+
+def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:
+    return {
+        "project_name": "Orders Service",
+        "framework": framework,
+        "database": database,
+        "worker": worker,
+        "lock_tool": lock_tool,
+        **extra,
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Copier commits in temporary clones and the update tests commit projects; a CI
+    # machine may have no git identity.
+    for variable, value in {
+        "GIT_AUTHOR_NAME": "Template Tests",
+        "GIT_AUTHOR_EMAIL": "tests@example.com",
+        "GIT_COMMITTER_NAME": "Template Tests",
+        "GIT_COMMITTER_EMAIL": "tests@example.com",
+    }.items():
+        os.environ.setdefault(variable, value)
+
+
+def render(destination: Path, answers: dict[str, str], *, skip_tasks: bool, src: Path = TEMPLATE_ROOT,
+           vcs_ref: str = "HEAD") -> Path:
+    """Generate a project through copier's API, as `copier copy --trust --defaults` would."""
+    run_copy(
+        str(src),
+        str(destination),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        skip_tasks=skip_tasks,
+        vcs_ref=vcs_ref,
+    )
+    return destination
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Render (tasks skipped) once per combination for the whole session."""
+    cache: dict[tuple[str, ...], Path] = {}
+
+    def get(framework: str, database: str, worker: str, lock_tool: str) -> Path:
+        key = (framework, database, worker, lock_tool)
+        if key not in cache:
+            destination = tmp_path_factory.mktemp("rendered") / combination_id(key)
+            cache[key] = render(destination, answers_for(*key), skip_tasks=True)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def locked(copie_session) -> Callable[..., Path]:  # noqa: ANN001 - pytest-copie's Copie
+    """Generate with the real lock step (pytest-copie), once per answer set for the session."""
+    cache: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def get(**answers: str) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in cache:
+            result = copie_session.copy(extra_answers={"project_name": "Orders Service", **answers})
+            assert result.exit_code == 0, result.exception
+            cache[key] = result.project_dir
+        return cache[key]
+
+    return get
+
+
+def python_or_fail(version: str) -> str:
+    """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
+    command = find_python(version)
+    assert command is not None, f"Python {version} is needed by this test and was not found"
+    return command[0]
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+    completed = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert completed.returncode == 0, (
+        f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+    )
+    return completed.stdout + completed.stderr
+
+
+def make_venv(python: str, where: Path) -> Path:
+    if where.exists():
+        shutil.rmtree(where)
+    run([python, "-m", "venv", str(where)], cwd=where.parent)
+    return where / "bin" / "python"
