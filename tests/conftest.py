@@ -85,14 +85,34 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def locked(copie_session) -> Callable[..., Path]:  # noqa: ANN001 - pytest-copie's Copie
+def machine_local_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """pip and uv settings pointing at local folders, as on a machine with a pip.conf
+    like this one's: a lock file that mentions any of them would not work elsewhere."""
+    local = tmp_path_factory.mktemp("machine-local")
+    (local / "wheels").mkdir()
+    (local / "simple").mkdir()
+    return {
+        "PIP_FIND_LINKS": str(local / "wheels"),
+        "PIP_EXTRA_INDEX_URL": f"file://{local / 'simple'}",
+        "PIP_TRUSTED_HOST": "pypi.internal.example",
+        "UV_FIND_LINKS": str(local / "wheels"),
+        "UV_EXTRA_INDEX_URL": f"file://{local / 'simple'}",
+        "MACHINE_LOCAL_ROOT": str(local),
+    }
+
+
+@pytest.fixture(scope="session")
+def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[..., Path]:  # noqa: ANN001
     """Generate with the real lock step (pytest-copie), once per answer set for the session."""
     cache: dict[tuple[tuple[str, str], ...], Path] = {}
 
     def get(**answers: str) -> Path:
         key = tuple(sorted(answers.items()))
         if key not in cache:
-            result = copie_session.copy(extra_answers={"project_name": "Orders Service", **answers})
+            with pytest.MonkeyPatch.context() as patch:
+                for variable, value in machine_local_sources.items():
+                    patch.setenv(variable, value)
+                result = copie_session.copy(extra_answers={"project_name": "Orders Service", **answers})
             assert result.exit_code == 0, result.exception
             cache[key] = result.project_dir
         return cache[key]
