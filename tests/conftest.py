@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from copier import run_copy
+from plumbum import local
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
@@ -51,6 +53,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "GIT_COMMITTER_EMAIL": "tests@example.com",
     }.items():
         os.environ.setdefault(variable, value)
+
+
+@contextmanager
+def task_environment(set_: dict[str, str], unset: Iterable[str] = ()) -> Iterator[None]:
+    """Change the environment copier's tasks see, for the duration of the block.
+
+    Copier hands tasks plumbum's copy of the environment, taken when plumbum was
+    imported, so os.environ alone (monkeypatch.setenv) would not reach the hooks.
+    """
+    with pytest.MonkeyPatch.context() as patch, local.env():
+        for name, value in set_.items():
+            patch.setenv(name, value)
+            local.env[name] = value
+        for name in unset:
+            patch.delenv(name, raising=False)
+            local.env.pop(name, None)
+        yield
 
 
 def render(destination: Path, answers: dict[str, str], *, skip_tasks: bool, src: Path = TEMPLATE_ROOT,
@@ -109,9 +128,7 @@ def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[...
     def get(**answers: str) -> Path:
         key = tuple(sorted(answers.items()))
         if key not in cache:
-            with pytest.MonkeyPatch.context() as patch:
-                for variable, value in machine_local_sources.items():
-                    patch.setenv(variable, value)
+            with task_environment(machine_local_sources):
                 result = copie_session.copy(extra_answers={"project_name": "Orders Service", **answers})
             assert result.exit_code == 0, result.exception
             cache[key] = result.project_dir

@@ -1,0 +1,88 @@
+"""A failing lock step keeps the generated project, says what failed and how to finish."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE_ROOT, answers_for, python_or_fail, render, run, task_environment
+
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
+
+
+# Every package index unreachable, for pip and for uv.
+OFFLINE = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "PIP_INDEX_URL": DEAD_INDEX,
+    "PIP_RETRIES": "0",
+    "PIP_TIMEOUT": "3",
+    "UV_INDEX_URL": DEAD_INDEX,
+    "UV_HTTP_RETRIES": "0",
+    "UV_NO_CACHE": "1",
+}
+LOCAL_SOURCES = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_EXTRA_INDEX_URL")
+
+
+def assert_project_kept_with_instructions(project: Path, output: str, reason: str) -> None:
+    assert (project / "pyproject.toml").is_file()
+    assert (project / "src" / "orders_service" / "app.py").is_file()
+    assert (project / "requirements" / "base.in").is_file()
+    assert "Locking requirements FAILED" in output
+    assert reason in output
+    assert f"cd {project} && make lock" in output
+
+
+@pytest.mark.parametrize("lock_tool", ["uv", "pip-tools"])
+def test_unreachable_index_keeps_the_project_and_make_lock_finishes(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], lock_tool: str
+) -> None:
+    # The lock tool itself is already provisioned (as after any earlier copy); the
+    # index it resolves against is what is down.
+    python_version = "3.12" if lock_tool == "pip-tools" else "3.13"
+    sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
+    from lock_tools import get_lock_tool
+
+    get_lock_tool(lock_tool, python_version)
+    with task_environment(OFFLINE, unset=LOCAL_SOURCES):
+        project = render(
+            tmp_path / "svc",
+            answers_for("flask", "none", "none", lock_tool, python_version=python_version),
+            skip_tasks=False,
+        )
+    output = capfd.readouterr().err
+
+    assert_project_kept_with_instructions(project, output, "requirements/base.in could not be compiled")
+    assert not list((project / "requirements").glob("*.txt"))
+
+    # The index is back: the one command from the message finishes the job.
+    run(["make", "lock", f"PYTHON={python_or_fail(python_version)}"], project)
+    assert sorted(p.name for p in (project / "requirements").glob("*.txt")) == ["base.txt", "dev.txt", "prod.txt"]
+
+
+def test_lock_tool_that_cannot_be_installed_keeps_the_project(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    nothing_provisioned = {"PST_CACHE_DIR": str(tmp_path / "empty-cache")}
+    with task_environment({**OFFLINE, **nothing_provisioned}, unset=LOCAL_SOURCES):
+        project = render(tmp_path / "svc", answers_for("fastapi", "none", "none", "uv"), skip_tasks=False)
+    output = capfd.readouterr().err
+
+    assert_project_kept_with_instructions(project, output, "could not install uv")
+
+
+def test_missing_target_interpreter_for_pip_tools_is_explained(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with task_environment({"PST_LOCK_PYTHON": str(tmp_path / "no-such-python")}):
+        project = render(
+            tmp_path / "svc",
+            answers_for("fastapi", "none", "none", "pip-tools", python_version="3.12"),
+            skip_tasks=False,
+        )
+    output = capfd.readouterr().err
+
+    assert_project_kept_with_instructions(project, output, "Python 3.12 was not found on this machine")
+    assert "The uv lock tool resolves for any version" in output
+    assert sys.version_info[:2] != (3, 12)
