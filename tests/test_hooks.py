@@ -1,0 +1,134 @@
+"""The hooks' building blocks, tested directly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TEMPLATE_ROOT
+
+sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
+
+from interpreters import find_python, interpreter_version  # noqa: E402
+from lock_tools import PINS_DIR, provision  # noqa: E402
+from requirement_files import answer_at_head, discover, needing_lock  # noqa: E402
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """base <- dev, base <- prod, prod <- extra; committed with lock files."""
+    write(tmp_path / "requirements/base.in", "fastapi\n")
+    write(tmp_path / "requirements/dev.in", "-c base.txt\n-r base.in\npytest\n")
+    write(tmp_path / "requirements/prod.in", "-c base.txt\n--requirement=base.in\ngunicorn\n")
+    write(tmp_path / "requirements/zz-extra.in", "-r prod.in\nsentry-sdk\n")
+    for name in ("base", "dev", "prod", "zz-extra"):
+        write(tmp_path / f"requirements/{name}.txt", "# locked\n")
+    write(tmp_path / ".copier-answers.yml", "_commit: v1\nlock_tool: uv\npython_version: '3.13'\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "init")
+    return tmp_path
+
+
+def names(files: list) -> list[str]:
+    return [f.source.name for f in files]
+
+
+def test_files_are_ordered_after_what_they_reference(project: Path) -> None:
+    files = discover(project)
+
+    order = names(files)
+    assert order.index("base.in") < order.index("dev.in")
+    assert order.index("base.in") < order.index("prod.in")
+    assert order.index("prod.in") < order.index("zz-extra.in")
+
+
+def test_reference_cycle_is_reported(tmp_path: Path) -> None:
+    write(tmp_path / "requirements/a.in", "-r b.in\n")
+    write(tmp_path / "requirements/b.in", "-c a.txt\n")
+
+    with pytest.raises(ValueError, match="cycle"):
+        discover(tmp_path)
+
+
+def test_nothing_to_lock_when_nothing_changed(project: Path) -> None:
+    assert needing_lock(project, discover(project), everything=False) == []
+
+
+def test_changed_base_relocks_it_and_everything_downstream(project: Path) -> None:
+    write(project / "requirements/base.in", "fastapi\nhttpx\n")
+
+    assert names(needing_lock(project, discover(project), everything=False)) == [
+        "base.in", "dev.in", "prod.in", "zz-extra.in"
+    ]
+
+
+def test_changed_leaf_relocks_only_itself(project: Path) -> None:
+    write(project / "requirements/dev.in", "-c base.txt\n-r base.in\npytest\nruff\n")
+
+    assert names(needing_lock(project, discover(project), everything=False)) == ["dev.in"]
+
+
+def test_missing_lock_and_new_in_are_locked(project: Path) -> None:
+    (project / "requirements/prod.txt").unlink()
+    write(project / "requirements/docs.in", "mkdocs\n")
+
+    assert names(needing_lock(project, discover(project), everything=False)) == ["docs.in", "prod.in", "zz-extra.in"]
+
+
+def test_committed_answers_are_read_back(project: Path) -> None:
+    assert answer_at_head(project, ".copier-answers.yml", "python_version") == "3.13"
+    assert answer_at_head(project, ".copier-answers.yml", "lock_tool") == "uv"
+    assert answer_at_head(project, ".copier-answers.yml", "missing") is None
+
+
+def test_current_python_is_found_and_a_missing_one_is_not() -> None:
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+    command = find_python(current)
+    assert command is not None
+    assert interpreter_version(command) == current
+    assert find_python("3.99") is None
+
+
+def test_a_broken_candidate_is_not_trusted(tmp_path: Path) -> None:
+    # Like a pyenv shim for a version that is installed but not selected.
+    shim = write(tmp_path / "python3.12", "#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+
+    assert interpreter_version([str(shim)]) is None
+
+
+def test_provisioned_tool_is_cached_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PST_CACHE_DIR", str(tmp_path / "cache"))
+
+    python = provision("uv", [sys.executable])
+    marker = python.parent.parent / ".complete"
+    first = marker.stat().st_mtime_ns
+
+    assert subprocess.run([str(python.parent / "uv"), "--version"], capture_output=True, text=True,
+                          check=True).stdout.startswith("uv ")
+    assert provision("uv", [sys.executable]) == python
+    assert marker.stat().st_mtime_ns == first
+    assert [p.name for p in (tmp_path / "cache" / "tools").iterdir()] == [python.parent.parent.name]
+
+
+def test_generated_makefile_bootstraps_the_pinned_tool_versions() -> None:
+    questions = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+
+    pins = {path.stem: path.read_text() for path in PINS_DIR.glob("*.in")}
+    assert f"pip-tools=={questions['pip_tools_version']['default']}" in pins["pip-tools"]
+    assert f"uv=={questions['uv_version']['default']}" in pins["uv"]
