@@ -103,7 +103,16 @@ def provision(tool: str, python: list[str]) -> Path:
     try:
         _run_quietly([*python, "-m", "venv", "--clear", str(staging)], "create a virtual environment")
         _run_quietly(
-            [str(_venv_python(staging)), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(pins)],
+            [
+                str(_venv_python(staging)),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "-r",
+                str(pins),
+            ],
             f"install {tool} from the template's pins ({pins.name})",
         )
         (staging / ".complete").write_text(pins.read_text())

@@ -72,8 +72,14 @@ def task_environment(set_: dict[str, str], unset: Iterable[str] = ()) -> Iterato
         yield
 
 
-def render(destination: Path, answers: dict[str, str], *, skip_tasks: bool, src: Path = TEMPLATE_ROOT,
-           vcs_ref: str = "HEAD") -> Path:
+def render(
+    destination: Path,
+    answers: dict[str, str],
+    *,
+    skip_tasks: bool,
+    src: Path = TEMPLATE_ROOT,
+    vcs_ref: str = "HEAD",
+) -> Path:
     """Generate a project through copier's API, as `copier copy --trust --defaults` would."""
     run_copy(
         str(src),
@@ -121,7 +127,7 @@ def machine_local_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 @pytest.fixture(scope="session")
-def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[..., Path]:  # noqa: ANN001
+def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[..., Path]:
     """Generate with the real lock step (pytest-copie), once per answer set for the session."""
     cache: dict[tuple[tuple[str, str], ...], Path] = {}
 
@@ -148,9 +154,8 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeou
     completed = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert completed.returncode == 0, (
-        f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
-    )
+    output = f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+    assert completed.returncode == 0, f"{' '.join(command)} failed ({completed.returncode}):\n{output}"
     return completed.stdout + completed.stderr
 
 

@@ -27,7 +27,7 @@ def read_pins(path: Path) -> dict[str, Pin]:
         if line.startswith(" "):
             assert current is not None, f"{path}:{number}: continuation without a requirement"
             if stripped.startswith("--hash="):
-                current.hashes.append(stripped.removeprefix("--hash=").rstrip(" \\\\"))
+                current.hashes.append(stripped.removeprefix("--hash=").removesuffix("\\").strip())
             continue
         match = _PIN.match(stripped)
         assert match, f"{path}:{number}: not an exact pin: {line!r}"

@@ -12,44 +12,79 @@ from test_locks import group
 # Representative combinations, three Python versions, both lock tools.
 INSTALLED = [
     {"framework": "fastapi", "database": "postgresql", "worker": "celery", "lock_tool": "pip-tools"},
-    {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "pip-tools", "python_version": "3.12"},
-    {"framework": "flask", "database": "postgresql", "worker": "celery", "lock_tool": "uv", "python_version": "3.11"},
-    {"framework": "fastapi", "database": "none", "worker": "celery", "lock_tool": "uv", "python_version": "3.12"},
+    {
+        "framework": "flask",
+        "database": "none",
+        "worker": "none",
+        "lock_tool": "pip-tools",
+        "python_version": "3.12",
+    },
+    {
+        "framework": "flask",
+        "database": "postgresql",
+        "worker": "celery",
+        "lock_tool": "uv",
+        "python_version": "3.11",
+    },
+    {
+        "framework": "fastapi",
+        "database": "none",
+        "worker": "celery",
+        "lock_tool": "uv",
+        "python_version": "3.12",
+    },
 ]
-PARAMS = [pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
-          for answers in INSTALLED]
+PARAMS = [
+    pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
+    for answers in INSTALLED
+]
 
 
 @pytest.mark.parametrize("answers", PARAMS)
-def test_locks_install_with_hashes_and_unit_tests_pass(locked, tmp_path: Path, answers: dict[str, str]) -> None:
+def test_locks_install_with_hashes_and_unit_tests_pass(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
     project = locked(**answers)
     target = answers.get("python_version", "3.13")
     python = python_or_fail(target)
 
     dev = make_venv(python, tmp_path / "dev")
-    run([str(dev), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/dev.txt"], project)
+    run(
+        [str(dev), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/dev.txt"],
+        project,
+    )
     run([str(dev), "-m", "pip", "check"], project)
     version = run([str(dev), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], project)
     assert version.strip() == target
 
     output = run([str(dev), "-m", "pytest", "-p", "no:cacheprovider", "-q"], project)
     assert " passed" in output
-    assert " failed" not in output and " error" not in output
+    assert " failed" not in output
+    assert " error" not in output
 
     prod = make_venv(python, tmp_path / "prod")
-    run([str(prod), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/prod.txt"], project)
+    run(
+        [str(prod), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/prod.txt"],
+        project,
+    )
     run([str(prod), "-m", "pip", "check"], project)
     # The production server and the app import with prod dependencies only.
     server = "uvicorn_worker" if answers["framework"] == "fastapi" else "gunicorn"
-    run([str(prod), "-c", f"import {server}, orders_service.app"], project,
-        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"})
+    run(
+        [str(prod), "-c", f"import {server}, orders_service.app"],
+        project,
+        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"},
+    )
 
 
 @pytest.mark.parametrize(
-    "answers", [p for p in PARAMS if p.values[0].get("python_version", "3.13") != COPIER_PYTHON][:2]
-    + [p for p in PARAMS if p.values[0]["lock_tool"] == "uv"][:1]
+    "answers",
+    [p for p in PARAMS if p.values[0].get("python_version", "3.13") != COPIER_PYTHON][:2]
+    + [p for p in PARAMS if p.values[0]["lock_tool"] == "uv"][:1],
 )
-def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(locked, tmp_path: Path, answers: dict[str, str]) -> None:
+def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
     """`make lock` must write what the copier hook wrote: CI's freshness check relies on it."""
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)

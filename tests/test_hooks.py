@@ -12,9 +12,9 @@ from conftest import TEMPLATE_ROOT
 
 sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
 
-from interpreters import find_python, interpreter_version  # noqa: E402
-from lock_tools import PINS_DIR, provision  # noqa: E402
-from requirement_files import answer_at_head, discover, needing_lock  # noqa: E402
+from interpreters import find_python, interpreter_version
+from lock_tools import PINS_DIR, provision
+from requirement_files import answer_at_head, discover, needing_lock
 
 
 def write(path: Path, text: str) -> Path:
@@ -72,7 +72,10 @@ def test_changed_base_relocks_it_and_everything_downstream(project: Path) -> Non
     write(project / "requirements/base.in", "fastapi\nhttpx\n")
 
     assert names(needing_lock(project, discover(project), everything=False)) == [
-        "base.in", "dev.in", "prod.in", "zz-extra.in"
+        "base.in",
+        "dev.in",
+        "prod.in",
+        "zz-extra.in",
     ]
 
 
@@ -86,7 +89,11 @@ def test_missing_lock_and_new_in_are_locked(project: Path) -> None:
     (project / "requirements/prod.txt").unlink()
     write(project / "requirements/docs.in", "mkdocs\n")
 
-    assert names(needing_lock(project, discover(project), everything=False)) == ["docs.in", "prod.in", "zz-extra.in"]
+    assert names(needing_lock(project, discover(project), everything=False)) == [
+        "docs.in",
+        "prod.in",
+        "zz-extra.in",
+    ]
 
 
 def test_committed_answers_are_read_back(project: Path) -> None:
@@ -106,7 +113,9 @@ def test_current_python_is_found_and_a_missing_one_is_not() -> None:
 
 def test_a_broken_candidate_is_not_trusted(tmp_path: Path) -> None:
     # Like a pyenv shim for a version that is installed but not selected.
-    shim = write(tmp_path / "python3.12", "#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim = write(
+        tmp_path / "python3.12", "#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n"
+    )
     shim.chmod(0o755)
 
     assert interpreter_version([str(shim)]) is None
@@ -119,8 +128,9 @@ def test_provisioned_tool_is_cached_and_reused(tmp_path: Path, monkeypatch: pyte
     marker = python.parent.parent / ".complete"
     first = marker.stat().st_mtime_ns
 
-    assert subprocess.run([str(python.parent / "uv"), "--version"], capture_output=True, text=True,
-                          check=True).stdout.startswith("uv ")
+    assert subprocess.run(
+        [str(python.parent / "uv"), "--version"], capture_output=True, text=True, check=True
+    ).stdout.startswith("uv ")
     assert provision("uv", [sys.executable]) == python
     assert marker.stat().st_mtime_ns == first
     assert [p.name for p in (tmp_path / "cache" / "tools").iterdir()] == [python.parent.parent.name]

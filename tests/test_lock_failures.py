@@ -58,7 +58,11 @@ def test_unreachable_index_keeps_the_project_and_make_lock_finishes(
 
     # The index is back: the one command from the message finishes the job.
     run(["make", "lock", f"PYTHON={python_or_fail(python_version)}"], project)
-    assert sorted(p.name for p in (project / "requirements").glob("*.txt")) == ["base.txt", "dev.txt", "prod.txt"]
+    assert sorted(p.name for p in (project / "requirements").glob("*.txt")) == [
+        "base.txt",
+        "dev.txt",
+        "prod.txt",
+    ]
 
 
 def test_lock_tool_that_cannot_be_installed_keeps_the_project(

@@ -18,7 +18,13 @@ LOCKED = [
         for w in ("celery", "none")
     ),
     {"framework": "fastapi", "database": "postgresql", "worker": "celery", "lock_tool": "pip-tools"},
-    {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "pip-tools", "python_version": "3.12"},
+    {
+        "framework": "flask",
+        "database": "none",
+        "worker": "none",
+        "lock_tool": "pip-tools",
+        "python_version": "3.12",
+    },
 ]
 
 
@@ -26,10 +32,14 @@ def group(answers: dict[str, str]) -> str:
     return "locked-" + "-".join(answers.values())
 
 
-PARAMS = [pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
-          for answers in LOCKED]
+PARAMS = [
+    pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
+    for answers in LOCKED
+]
 
-MACHINE_LOCAL = re.compile(r"file:/|--find-links|--extra-index-url|--index-url|--trusted-host|/opt/|/tmp/|/root/|/home/")
+MACHINE_LOCAL = re.compile(
+    r"file:/|--find-links|--extra-index-url|--index-url|--trusted-host|/opt/|/tmp/|/root/|/home/"
+)
 
 
 @pytest.mark.parametrize("answers", PARAMS)
@@ -63,7 +73,9 @@ def test_shared_packages_have_one_version(locked, answers: dict[str, str]) -> No
 
 
 @pytest.mark.parametrize("answers", PARAMS)
-def test_nothing_machine_local_leaks_into_locks(locked, machine_local_sources, answers: dict[str, str]) -> None:
+def test_nothing_machine_local_leaks_into_locks(
+    locked, machine_local_sources, answers: dict[str, str]
+) -> None:
     project = locked(**answers)
 
     for lock in (project / "requirements").glob("*.txt"):

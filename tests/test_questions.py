@@ -16,8 +16,17 @@ COPIER = str(Path(sys.executable).with_name("copier"))
 def copier_copy(destination: Path, **answers: str) -> subprocess.CompletedProcess[str]:
     data = [f"--data={key}={value}" for key, value in answers.items()]
     return subprocess.run(
-        [COPIER, "copy", "--trust", "--defaults", "--skip-tasks", "--vcs-ref=HEAD", *data,
-         str(TEMPLATE_ROOT), str(destination)],
+        [
+            COPIER,
+            "copy",
+            "--trust",
+            "--defaults",
+            "--skip-tasks",
+            "--vcs-ref=HEAD",
+            *data,
+            str(TEMPLATE_ROOT),
+            str(destination),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -43,7 +52,9 @@ def copier_copy(destination: Path, **answers: str) -> subprocess.CompletedProces
         ({"python_version": "3.10"}, "Invalid choice"),
         ({"lock_tool": "poetry"}, "Invalid choice"),
     ],
-    ids=lambda value: str(value) if isinstance(value, str) else "-".join(f"{k}={v}" for k, v in value.items()),
+    ids=lambda value: (
+        str(value) if isinstance(value, str) else "-".join(f"{k}={v}" for k, v in value.items())
+    ),
 )
 def test_invalid_answer_is_refused_and_nothing_is_written(
     tmp_path: Path, answers: dict[str, str], message: str
@@ -70,7 +81,9 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     destination = render(tmp_path / "svc", {"project_name": "Orders Service"}, skip_tasks=True)
 
     answers = yaml.safe_load((destination / ".copier-answers.yml").read_text())
-    assert {key: answers[key] for key in ("python_version", "framework", "database", "worker", "lock_tool")} == {
+    assert {
+        key: answers[key] for key in ("python_version", "framework", "database", "worker", "lock_tool")
+    } == {
         "python_version": "3.13",
         "framework": "fastapi",
         "database": "postgresql",

@@ -62,7 +62,9 @@ def project(tmp_path: Path, template_repo: Path) -> Path:
 
 
 def update(project: Path, vcs_ref: str, **answers: str) -> None:
-    run_update(str(project), data=answers, defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref=vcs_ref)
+    run_update(
+        str(project), data=answers, defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref=vcs_ref
+    )
 
 
 def locks(project: Path) -> dict[str, str]:
@@ -98,7 +100,9 @@ def test_changed_in_is_relocked_once_with_the_users_own_additions(
     git(project, "commit", "-qam", "add rich")
     # ...and the template's next release adds one too.
     template_in = template_repo / BASE_IN
-    template_in.write_text(template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n"))
+    template_in.write_text(
+        template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n")
+    )
     release(template_repo, "v2")
     capfd.readouterr()
 
