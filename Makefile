@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Where `make generate` writes the new service.
+# Where `make generate` writes the new service, and extra copier options
+# (e.g. COPIER_ARGS="--defaults --data project_name=Orders").
 DEST ?=
+COPIER_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -20,7 +22,7 @@ $(BIN)/.installed: requirements/dev.txt
 
 generate: $(BIN)/.installed ## Generate a service: make generate DEST=../my-service
 	@test -n "$(DEST)" || { echo "usage: make generate DEST=../my-service" >&2; exit 2; }
-	$(BIN)/copier copy --trust "$(CURDIR)" "$(DEST)"
+	$(BIN)/copier copy --trust $(COPIER_ARGS) "$(CURDIR)" "$(DEST)"
 
 test: $(BIN)/.installed ## Run the template's test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

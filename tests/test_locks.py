@@ -18,6 +18,14 @@ LOCKED = [
         for w in ("celery", "none")
     ),
     {"framework": "fastapi", "database": "postgresql", "worker": "celery", "lock_tool": "pip-tools"},
+    # A version with no interpreter on this machine: uv resolves for it all the same.
+    {
+        "framework": "fastapi",
+        "database": "postgresql",
+        "worker": "celery",
+        "lock_tool": "uv",
+        "python_version": "3.14",
+    },
     {
         "framework": "flask",
         "database": "none",

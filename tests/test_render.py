@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ALL_COMBINATIONS, combination_id
+from conftest import ALL_COMBINATIONS, answers_for, combination_id, render
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
@@ -111,3 +111,18 @@ def test_answers_file_records_every_answer(rendered, combination: tuple[str, ...
     assert answers["worker"] == worker
     assert answers["lock_tool"] == lock_tool
     assert "pip_tools_version" not in answers  # computed, never stored
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
+def test_every_offered_python_version_renders_lint_clean(tmp_path: Path, python_version: str) -> None:
+    answers = answers_for("fastapi", "postgresql", "celery", "uv", python_version=python_version)
+    project = render(tmp_path / "svc", answers, skip_tasks=True)
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
+    assert f"PYTHON ?= python{python_version}" in (project / "Makefile").read_text()
+    completed = subprocess.run(
+        [RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
