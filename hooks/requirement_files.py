@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-_REFERENCE = re.compile(r"^\s*(?:-[rc]|--requirement|--constraint)[\s=]+(\S+)", re.MULTILINE)
+_REFERENCE = re.compile(r"^\s*(-[rc]|--requirement|--constraint)[\s=]+(\S+)", re.MULTILINE)
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
 
 
@@ -19,6 +19,7 @@ CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
 class RequirementFile:
     source: Path  # requirements/base.in, relative to the project root
     depends_on: frozenset[Path]  # other .in files it references (directly or via their .txt)
+    constraints: tuple[Path, ...] = ()  # lock files it is constrained by (-c base.txt)
 
     @property
     def output(self) -> Path:
@@ -33,11 +34,14 @@ def discover(project: Path, folder: str = "requirements") -> list[RequirementFil
     for path in sources:
         relative = path.relative_to(project)
         depends: set[Path] = set()
-        for target in _REFERENCE.findall(path.read_text(encoding="utf-8")):
+        constraints: list[Path] = []
+        for option, target in _REFERENCE.findall(path.read_text(encoding="utf-8")):
             referenced = (relative.parent / target).with_suffix(".in")
             if referenced in known and referenced != relative:
                 depends.add(referenced)
-        files[relative] = RequirementFile(relative, frozenset(depends))
+                if option in ("-c", "--constraint"):
+                    constraints.append(referenced.with_suffix(".txt"))
+        files[relative] = RequirementFile(relative, frozenset(depends), tuple(constraints))
     return _topological(files)
 
 
@@ -114,3 +118,18 @@ def needing_lock(project: Path, files: list[RequirementFile], everything: bool) 
             selected.append(requirement)
             relocked.add(requirement.source)
     return selected
+
+
+def in_stages(files: list[RequirementFile]) -> list[list[RequirementFile]]:
+    """Group `files` (in dependency order) so each stage depends only on earlier stages:
+    the files of one stage can be locked at the same time."""
+    stage_of: dict[Path, int] = {}
+    stages: list[list[RequirementFile]] = []
+    for requirement in files:
+        earlier = [stage_of[d] for d in requirement.depends_on if d in stage_of]
+        stage = max(earlier, default=-1) + 1
+        stage_of[requirement.source] = stage
+        if stage == len(stages):
+            stages.append([])
+        stages[stage].append(requirement)
+    return stages

@@ -13,8 +13,9 @@ from conftest import TEMPLATE_ROOT
 sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
 
 from interpreters import find_python, interpreter_version
-from lock_tools import PINS_DIR, provision
-from requirement_files import answer_at_head, discover, needing_lock
+from lock_requirements import lock
+from lock_tools import PINS_DIR, LockError, LockTool, provision
+from requirement_files import answer_at_head, discover, in_stages, needing_lock
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,6 +55,31 @@ def test_files_are_ordered_after_what_they_reference(project: Path) -> None:
     assert order.index("base.in") < order.index("dev.in")
     assert order.index("base.in") < order.index("prod.in")
     assert order.index("prod.in") < order.index("zz-extra.in")
+
+
+def test_stages_group_files_that_can_be_locked_together(project: Path) -> None:
+    stages = [names(stage) for stage in in_stages(discover(project))]
+
+    assert stages == [["base.in"], ["dev.in", "prod.in"], ["zz-extra.in"]]
+
+
+def test_constraint_locks_are_known_per_file(project: Path) -> None:
+    constraints = {f.source.name: f.constraints for f in discover(project)}
+
+    assert constraints["dev.in"] == (Path("requirements/base.txt"),)
+    assert constraints["prod.in"] == (Path("requirements/base.txt"),)
+    assert constraints["zz-extra.in"] == ()  # -r only: no lock to start from
+
+
+def test_failed_lock_removes_the_seed_it_started_from(project: Path) -> None:
+    (project / "requirements/dev.txt").unlink()
+    dev = next(f for f in discover(project) if f.source.name == "dev.in")
+    failing = LockTool("uv", "3.13", ("false",))
+
+    with pytest.raises(LockError, match=r"requirements/dev\.in could not be compiled"):
+        lock(failing, project, dev)
+    assert not (project / "requirements/dev.txt").exists()
+    assert (project / "requirements/base.txt").exists()
 
 
 def test_reference_cycle_is_reported(tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import COPIER_PYTHON
+from lock_tools import get_lock_tool
 from lockfiles import read_pins
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
@@ -114,3 +117,25 @@ def test_locks_follow_the_answers(locked, answers: dict[str, str]) -> None:
     assert ("celery" in base) == (answers["worker"] == "celery")
     # --strip-extras: base.txt is used as a constraints file, where pip refuses extras.
     assert "[" not in Path(locked(**answers) / "requirements" / "base.txt").read_text().split("\n#", 1)[0]
+
+
+@pytest.mark.parametrize("answers", [p for p in PARAMS if p.values[0].get("python_version") is None])
+def test_seeded_locks_equal_locks_compiled_from_scratch(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """The hook starts dev.txt and prod.txt from base.txt to save time; the result must be
+    exactly what the lock tool writes without that head start."""
+    project = tmp_path / "project"
+    shutil.copytree(locked(**answers), project)
+    tool = get_lock_tool(answers["lock_tool"], "3.13")
+
+    for name in ("dev", "prod"):
+        (project / "requirements" / f"{name}.txt").unlink()
+        subprocess.run(
+            tool.compile_command(f"requirements/{name}.in", f"requirements/{name}.txt"),
+            cwd=project,
+            env=tool.environment(),
+            check=True,
+        )
+        fresh = (project / "requirements" / f"{name}.txt").read_text()
+        assert fresh == (locked(**answers) / "requirements" / f"{name}.txt").read_text()
