@@ -114,13 +114,11 @@ def lock_all(tool: LockTool, project: Path, selected: list[RequirementFile], pyt
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     project = arguments.project.resolve()
-    files = discover(project, arguments.folder)
-    selected = select_files(arguments, files)
-    if not selected:
-        say("requirements: no .in file changed; lock files kept as they are.")
-        return 0
-
     try:
+        selected = select_files(arguments, discover(project, arguments.folder))
+        if not selected:
+            say("requirements: no .in file changed; lock files kept as they are.")
+            return 0
         tool = get_lock_tool(arguments.tool, arguments.python)
         lock_all(tool, project, selected, arguments.python)
     except (LockError, OSError, ValueError) as error:

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from interpreters import find_python
+from interpreters import find_python, interpreter_version
 
 PINS_DIR = Path(__file__).resolve().parent / "pins"
 COMPILE_COMMAND = "make lock"
@@ -88,12 +88,9 @@ def provision(tool: str, python: list[str]) -> Path:
     """
     pins = PINS_DIR / f"{tool}.txt"
     digest = hashlib.sha256(pins.read_bytes()).hexdigest()[:12]
-    version = subprocess.run(
-        [*python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = interpreter_version(python)
+    if version is None:
+        raise LockError(f"{' '.join(python)} does not run")
     venv = cache_root() / "tools" / f"{tool}-{digest}-py{version}"
     if (venv / ".complete").exists():
         return _venv_python(venv)

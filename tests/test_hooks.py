@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import TEMPLATE_ROOT
-
-sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
-
 from interpreters import find_python, interpreter_version
-from lock_requirements import lock
+from lock_requirements import lock, main
 from lock_tools import PINS_DIR, LockError, LockTool, provision
 from requirement_files import answer_at_head, discover, in_stages, needing_lock
 
@@ -88,6 +85,17 @@ def test_reference_cycle_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="cycle"):
         discover(tmp_path)
+
+
+def test_hook_reports_a_cycle_instead_of_crashing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A crash would make copier delete the project it just generated.
+    write(tmp_path / "requirements/a.in", "-r b.in\n")
+    write(tmp_path / "requirements/b.in", "-c a.txt\n")
+
+    assert main(["--tool=uv", "--python=3.13", f"--project={tmp_path}"]) == 0
+    error = capsys.readouterr().err
+    assert "Locking requirements FAILED: requirement files reference each other in a cycle" in error
+    assert f"cd {tmp_path} && make lock" in error
 
 
 def test_nothing_to_lock_when_nothing_changed(project: Path) -> None:

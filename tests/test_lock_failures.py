@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_ROOT, answers_for, python_or_fail, render, run, task_environment
+from conftest import answers_for, python_or_fail, render, run, task_environment
+from lock_tools import get_lock_tool
 
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
 
@@ -41,9 +42,6 @@ def test_unreachable_index_keeps_the_project_and_make_lock_finishes(
     # The lock tool itself is already provisioned (as after any earlier copy); the
     # index it resolves against is what is down.
     python_version = "3.12" if lock_tool == "pip-tools" else "3.13"
-    sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
-    from lock_tools import get_lock_tool
-
     get_lock_tool(lock_tool, python_version)
     with task_environment(OFFLINE, unset=LOCAL_SOURCES):
         project = render(
