@@ -14,6 +14,8 @@ import yaml
 from conftest import ALL_COMBINATIONS, answers_for, combination_id, render
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
+SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
+HADOLINT = str(Path(sys.executable).with_name("hadolint"))
 JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
 
 
@@ -126,3 +128,41 @@ def test_every_offered_python_version_renders_lint_clean(tmp_path: Path, python_
         [RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def docker_compose_config(project: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "POSTGRES_PASSWORD": "x", "REDIS_PASSWORD": "y"}
+    return subprocess.run(
+        ["docker", "compose", *files, "config", "--quiet"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("combination", ALL_COMBINATIONS, ids=combination_id)
+def test_container_files_pass_their_linters(rendered, combination: tuple[str, ...]) -> None:
+    worker = combination[2]
+    project = rendered(*combination)
+    scripts = sorted((project / "scripts").glob("*.sh"))
+
+    assert {s.name for s in scripts} == {"entrypoint.sh", "start-dev.sh", "start-prod.sh"} | (
+        {"start-worker.sh"} if worker == "celery" else set()
+    )
+    for script in scripts:
+        assert script.stat().st_mode & 0o111, f"{script.name} is not executable"
+        assert b"\r\n" not in script.read_bytes()
+        assert script.read_text().startswith("#!/usr/bin/env bash\n")
+        assert "set -euo pipefail" in script.read_text()
+    for linter, targets in (
+        (SHELLCHECK, scripts),
+        (HADOLINT, [project / "Dockerfile", project / "Dockerfile.dev"]),
+    ):
+        completed = subprocess.run([linter, *map(str, targets)], capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    # Compose files are valid for development (override applied) and production.
+    for files in ((), ("-f", "compose.yaml", "-f", "compose.prod.yaml")):
+        completed = docker_compose_config(project, *files)
+        assert completed.returncode == 0, completed.stderr

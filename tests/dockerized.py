@@ -1,0 +1,128 @@
+"""Driving Docker and Compose for the container tests: builds, stacks, HTTP probes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROD_FILES = ("-f", "compose.yaml", "-f", "compose.prod.yaml")
+# Stand-in base images exist here for these two versions only.
+DOCKER_PYTHONS = ("3.13", "3.11")
+
+
+def docker(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: int = 900,
+) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        ["docker", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(
+            f"docker {' '.join(args)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+        )
+    return completed
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None, timeout: float = 5) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def wait_for(check, timeout: float, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError, ValueError) as error:
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"not true after {timeout} s: {last!r}")
+
+
+@dataclass
+class Stack:
+    """One compose project of a generated service, isolated by name, image and ports."""
+
+    project: Path
+    python_version: str
+    files: tuple[str, ...] = ()
+    name: str = field(default_factory=lambda: f"pst-{uuid.uuid4().hex[:10]}")
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.app_port = free_port()
+        self.env = {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": self.name,
+            "APP_IMAGE": self.name,
+            "PYTHON_VERSION": self.python_version,
+            "APP_PORT": str(self.app_port),
+            "DEBUG_PORT": str(free_port()),
+            "DB_PORT": str(free_port()),
+            "REDIS_PORT": str(free_port()),
+            "UID": str(os.getuid()),
+            "GID": str(os.getgid()),
+            **self.env,
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def compose(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        return docker(
+            "compose", *self.files, *args, cwd=self.project, env=self.env, check=check, timeout=timeout
+        )
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "--quiet", service).stdout.strip()
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        images = docker(
+            "images", "--quiet", "--filter", f"reference={self.name}*", check=False
+        ).stdout.split()
+        if images:
+            docker("image", "rm", "--force", *images, check=False)
+
+
+@contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    try:
+        stack.compose("up", "--build", "--detach", "--wait")
+        yield stack
+    except AssertionError:
+        print(stack.compose("logs", "--no-color", check=False).stdout[-5000:])
+        raise
+    finally:
+        stack.down()

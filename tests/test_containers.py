@@ -1,0 +1,212 @@
+"""The generated service in containers: images built, stacks brought up and exercised.
+
+Needs a Docker engine (here: ../shared/docker-lab/up, called by .ci/run). Without one
+these tests fail; they are never skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from dockerized import PROD_FILES, Stack, docker, http, running, wait_for
+from test_locks import group
+
+CONTAINERIZED = [
+    # The defaults (FastAPI, PostgreSQL, no worker, pip-tools).
+    {},
+    {
+        "framework": "flask",
+        "database": "postgresql",
+        "worker": "celery",
+        "lock_tool": "uv",
+        "python_version": "3.11",
+    },
+    {"framework": "fastapi", "database": "none", "worker": "celery", "lock_tool": "uv"},
+]
+PARAMS = [
+    pytest.param(
+        answers,
+        id="-".join(answers.values()) or "defaults",
+        marks=pytest.mark.xdist_group(group(answers) if answers else "locked-defaults"),
+    )
+    for answers in CONTAINERIZED
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_engine() -> None:
+    completed = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, (
+        "no Docker engine: run ../shared/docker-lab/up first\n" + completed.stderr
+    )
+
+
+def project_copy(locked, tmp_path: Path, answers: dict[str, str]) -> Path:
+    project = tmp_path / "service"
+    shutil.copytree(locked(**answers), project)
+    return project
+
+
+def target_python(answers: dict[str, str]) -> str:
+    return answers.get("python_version", "3.13")
+
+
+def secrets_for(answers: dict[str, str]) -> dict[str, str]:
+    secrets = {}
+    if answers.get("database", "postgresql") == "postgresql":
+        secrets["POSTGRES_PASSWORD"] = f"pg-{uuid.uuid4().hex}"
+    if answers.get("worker", "none") == "celery":
+        secrets["REDIS_PASSWORD"] = f"redis-{uuid.uuid4().hex}"
+    return secrets
+
+
+@pytest.mark.parametrize("answers", PARAMS)
+def test_prod_image_is_lean_non_root_and_complete(locked, tmp_path: Path, answers: dict[str, str]) -> None:
+    project = project_copy(locked, tmp_path, answers)
+    # What must never reach an image: local secrets and the repository.
+    (project / ".env").write_text("SECRET=do-not-ship\n")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    image = f"pst-prod-{uuid.uuid4().hex[:10]}"
+    docker(
+        "build", "--build-arg", f"PYTHON_VERSION={target_python(answers)}", "--tag", image, ".", cwd=project
+    )
+    try:
+
+        def inside(script: str, user: str = "") -> str:
+            args = [
+                "run",
+                "--rm",
+                "--entrypoint",
+                "bash",
+                *(["--user", user] if user else []),
+                image,
+                "-c",
+                script,
+            ]
+            return docker(*args).stdout.strip()
+
+        assert inside("id -u") != "0"
+        assert inside("id -un") == "app"
+        assert inside("command -v gcc cc g++ make || echo none") == "none"
+        listing = inside("ls -A /app").split()
+        assert ".env" not in listing
+        assert ".git" not in listing
+        assert "tests" not in listing
+        assert inside("test -e /root/.cache/pip && echo cached || echo clean", user="root") == "clean"
+        assert "No broken requirements found" in inside("pip check")
+        find_dev_tools = (
+            "import importlib.util as u; print([m for m in ('pytest', 'ruff') if u.find_spec(m)])"
+        )
+        assert inside(f'python -c "{find_dev_tools}"') == "[]"
+        config = docker("image", "inspect", image, "--format", "{{json .Config}}").stdout
+        assert "PYTHONDONTWRITEBYTECODE=1" in config
+        assert "PYTHONUNBUFFERED=1" in config
+        assert '"Healthcheck"' in config
+        assert "org.opencontainers.image.title" in config
+    finally:
+        docker("image", "rm", "--force", image, check=False)
+
+
+@pytest.mark.parametrize("answers", PARAMS)
+def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    project = project_copy(locked, tmp_path, answers)
+    stack = Stack(project, target_python(answers), files=PROD_FILES, env=secrets_for(answers))
+    with running(stack):
+        assert http("GET", f"{stack.url}/health")[0] == 200
+        status, body = http("GET", f"{stack.url}/ready")
+        assert status == 200, body
+        app = stack.container("app")
+        assert docker("inspect", app, "--format", "{{.State.Health.Status}}").stdout.strip() == "healthy"
+        config = docker(
+            "inspect", app, "--format", "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}"
+        ).stdout
+        assert config.split()[0] == "true"
+        assert "ALL" in config
+
+        if answers.get("database", "postgresql") == "postgresql":
+            current = stack.compose("exec", "-T", "app", "alembic", "current").stdout
+            assert "(head)" in current
+            status, item = http("POST", f"{stack.url}/items", {"name": "from-the-prod-stack"})
+            assert status == 201, item
+            assert http("GET", f"{stack.url}/items/{item['id']}") == (200, item)
+
+        if answers.get("worker") == "celery":
+            status, queued = http("POST", f"{stack.url}/tasks/add", {"x": 19, "y": 23})
+            assert status == 202
+            done = wait_for(
+                lambda: (
+                    (r := http("GET", f"{stack.url}/tasks/{queued['task_id']}")[1])["status"] == "SUCCESS"
+                    and r
+                ),
+                timeout=30,
+            )
+            assert done["result"] == 42
+
+        # Docker's probe ran (the app is healthy) but stays out of the access log; ours is in it.
+        logs = stack.compose("logs", "--no-color", "app").stdout
+        assert "GET /health HTTP/1.1" in logs
+        assert "GET /health HTTP/1.0" not in logs
+
+        started = time.monotonic()
+        docker("stop", app)
+        stopped_in = time.monotonic() - started
+        assert stopped_in < 5, f"docker stop took {stopped_in:.1f} s: SIGTERM does not reach the server"
+        assert docker("inspect", app, "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+
+
+@pytest.mark.parametrize(
+    "answers", [p for p in PARAMS if p.values[0].get("database", "postgresql") != "none"]
+)
+def test_missing_prod_secret_fails_fast_and_names_it(locked, tmp_path: Path, answers: dict[str, str]) -> None:
+    project = project_copy(locked, tmp_path, answers)
+    stack = Stack(project, target_python(answers), files=PROD_FILES)
+    stack.env.pop("POSTGRES_PASSWORD", None)
+    stack.env.update({k: v for k, v in secrets_for(answers).items() if k != "POSTGRES_PASSWORD"})
+
+    started = time.monotonic()
+    completed = stack.compose("up", "--detach", "--wait", check=False, timeout=60)
+
+    assert completed.returncode != 0
+    assert time.monotonic() - started < 10
+    assert "POSTGRES_PASSWORD must be set" in completed.stderr
+    assert not stack.compose("ps", "--quiet", check=False).stdout.strip()
+
+
+@pytest.mark.parametrize("answers", PARAMS[:2])
+def test_dev_stack_reloads_source_edits_and_integration_tests_pass(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    project = project_copy(locked, tmp_path, answers)
+    stack = Stack(project, target_python(answers))  # compose.override.yaml applies by itself
+    with running(stack):
+        assert http("GET", f"{stack.url}/health")[1]["version"] == "0.1.0"
+        image = docker("inspect", stack.container("app"), "--format", "{{.Config.Image}}").stdout.strip()
+        assert image.endswith("-dev:latest")
+
+        init = project / "src" / "orders_service" / "__init__.py"
+        init.write_text(init.read_text().replace('"0.1.0"', '"0.1.0+edited"'))
+        wait_for(lambda: http("GET", f"{stack.url}/health")[1]["version"] == "0.1.0+edited", timeout=30)
+
+        tests = stack.compose(
+            "exec",
+            "-T",
+            "app",
+            "python",
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "integration",
+            check=False,
+        )
+        assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+        assert " passed" in tests.stdout
+        assert " failed" not in tests.stdout
