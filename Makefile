@@ -27,10 +27,9 @@ generate: $(BIN)/.installed ## Generate a service: make generate DEST=../my-serv
 test: $(BIN)/.installed ## Run the template's test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(BIN)/.installed ## Lint the template's own code
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: $(BIN)/.installed ## Run the template's own pre-commit hooks (as CI does)
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 lock: $(BIN)/.installed ## Re-lock requirements/dev.txt and the hooks' tool pins
-	$(BIN)/python hooks/lock_requirements.py --tool pip-tools --python 3.11 --folder requirements
-	$(BIN)/python hooks/lock_requirements.py --tool pip-tools --python 3.11 --folder hooks/pins
+	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder requirements
+	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder hooks/pins

@@ -41,6 +41,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--answers-file", default=".copier-answers.yml")
     parser.add_argument("--project", type=Path, default=Path.cwd())
     parser.add_argument("--folder", default="requirements", help="where the .in files are")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 on failure (make lock, pre-commit; not copier)"
+    )
     return parser.parse_args(argv)
 
 
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             "!! Fix the cause above (network, package index, Python version), then run:\n"
             f"!!     cd {project} && make lock\n"
         )
+        return 1 if arguments.strict else 0
     return 0
 
 

@@ -143,6 +143,19 @@ def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[...
     return get
 
 
+@pytest.fixture(scope="session")
+def tool_environment(machine_local_sources: dict[str, str]) -> dict[str, str]:
+    """An interpreter of every offered version on PATH (pre-commit's language_version and
+    the generated Makefile look for `python3.X`), and the machine-local package sources
+    the locks were made with: the lock check must stay clean on such a machine."""
+    directories = [str(Path(python_or_fail(v)).parent) for v in ("3.11", "3.12", "3.13")]
+    return {
+        **os.environ,
+        **machine_local_sources,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), *directories, os.environ["PATH"]]),
+    }
+
+
 def python_or_fail(version: str) -> str:
     """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
     command = find_python(version)

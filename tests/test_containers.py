@@ -100,7 +100,7 @@ def test_prod_image_is_lean_non_root_and_complete(locked, tmp_path: Path, answer
         assert inside("test -e /root/.cache/pip && echo cached || echo clean", user="root") == "clean"
         assert "No broken requirements found" in inside("pip check")
         find_dev_tools = (
-            "import importlib.util as u; print([m for m in ('pytest', 'ruff') if u.find_spec(m)])"
+            "import importlib.util as u; print([m for m in ('pytest', 'pre_commit') if u.find_spec(m)])"
         )
         assert inside(f'python -c "{find_dev_tools}"') == "[]"
         config = docker("image", "inspect", image, "--format", "{{json .Config}}").stdout

@@ -83,7 +83,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
     + [p for p in PARAMS if p.values[0]["lock_tool"] == "uv"][:1],
 )
 def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(
-    locked, tmp_path: Path, answers: dict[str, str]
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:
     """`make lock` must write what the copier hook wrote: CI's freshness check relies on it."""
     project = tmp_path / "project"
@@ -93,7 +93,10 @@ def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(
 
     run(["make", "sync", f"PYTHON={python}"], project)
     assert "passed" in run(["make", "test"], project)
-    run(["make", "lint"], project)
+    # pre-commit checks the files git knows of.
+    run(["git", "init", "--quiet"], project)
+    run(["git", "add", "--all"], project)
+    assert "zizmor" in run(["make", "lint"], project, env=tool_environment)
     run(["make", "lock"], project)
 
     after = {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}

@@ -17,6 +17,9 @@ RUFF = str(Path(sys.executable).with_name("ruff"))
 SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
 HADOLINT = str(Path(sys.executable).with_name("hadolint"))
 JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
+# What workflows must keep: GitHub expressions and docker/metadata-action's version patterns.
+GITHUB_SYNTAX = re.compile(r"\$\{\{[^}]*\}\}|\{\{(?:version|major|minor|patch)\}\}")
+WORKFLOW_SOURCE = Path(__file__).resolve().parent.parent / "template/.github/workflows/ci.yml.jinja"
 
 
 def text_files(project: Path) -> list[Path]:
@@ -31,7 +34,7 @@ def test_renders_without_leftover_jinja(rendered, combination: tuple[str, ...]) 
         f"{path.relative_to(project)}: {line.strip()}"
         for path in text_files(project)
         for line in path.read_text(encoding="utf-8").splitlines()
-        if JINJA_LEFTOVER.search(line)
+        if JINJA_LEFTOVER.search(GITHUB_SYNTAX.sub("", line))
     ]
     assert leftovers == []
     names = [str(path.relative_to(project)) for path in project.rglob("*")]
@@ -166,3 +169,16 @@ def test_container_files_pass_their_linters(rendered, combination: tuple[str, ..
     for files in ((), ("-f", "compose.yaml", "-f", "compose.prod.yaml")):
         completed = docker_compose_config(project, *files)
         assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.parametrize("combination", ALL_COMBINATIONS[:2], ids=combination_id)
+def test_github_expressions_reach_the_workflow_byte_for_byte(rendered, combination: tuple[str, ...]) -> None:
+    """Jinja and GitHub Actions share `{{ }}`: every expression of the source must come out as is."""
+    workflow = (rendered(*combination) / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    source = WORKFLOW_SOURCE.read_text(encoding="utf-8")
+
+    expressions = GITHUB_SYNTAX.findall(source)
+    assert len(expressions) >= 15
+    assert GITHUB_SYNTAX.findall(workflow) == expressions
+    assert "${{ github.event_name == 'pull_request' }}" in workflow
+    assert "type=semver,pattern={{major}}.{{minor}}" in workflow

@@ -1,0 +1,294 @@
+"""Quality gates: pre-commit with every hook, the generated CI's own commands, the audit,
+and the same linters on this repository."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ALL_COMBINATIONS, TEMPLATE_ROOT
+from dockerized import Stack, free_port
+from lockfiles import read_pins
+from test_locks import group
+from workflows import run_job
+
+PRE_COMMIT = str(Path(sys.executable).with_name("pre-commit"))
+# A pre-commit summary line: "name......Passed", "name...(no files to check)Skipped".
+HOOK_RESULT = re.compile(r"^(?P<name>.+?)\.{3,}(?:\([^)]*\))?(?P<status>Passed|Skipped|Failed)$", re.M)
+
+EVERY_COMBINATION = [
+    {"framework": f, "database": d, "worker": w, "lock_tool": t} for f, d, w, t in ALL_COMBINATIONS
+]
+
+
+def params(answer_sets: list[dict[str, str]]) -> list:
+    return [
+        pytest.param(a, id="-".join(a.values()), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets
+    ]
+
+
+DEFAULTS = {"framework": "fastapi", "database": "postgresql", "worker": "none", "lock_tool": "pip-tools"}
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+
+
+def committed_copy(source: Path, destination: Path) -> Path:
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "--message", "generated")
+    return destination
+
+
+def pre_commit(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PRE_COMMIT, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def configured_hooks(project: Path) -> list[dict]:
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    return [hook for repo in config["repos"] for hook in repo["hooks"]]
+
+
+@pytest.mark.parametrize("answers", params(EVERY_COMBINATION))
+def test_precommit_passes_every_hook_on_a_fresh_project(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    project = committed_copy(locked(**answers), tmp_path / "service")
+
+    completed = pre_commit(project, tool_environment, "run", "--all-files", "--show-diff-on-failure")
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-6000:]
+    results = {m["name"].strip(): m["status"] for m in HOOK_RESULT.finditer(completed.stdout)}
+    expected = {h["name"] for h in configured_hooks(project) if "manual" not in h.get("stages", [])}
+    assert set(results) == expected
+    # Every hook had files to check, except the guard against leftovers of copier update.
+    skipped = {name for name, status in results.items() if status != "Passed"}
+    assert skipped == {"no .rej files left by copier update"}
+    assert git(project, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    "answers",
+    params([DEFAULTS, {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}]),
+)
+def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    workflow = project / ".github/workflows/ci.yml"
+    assert run_job(workflow, "lock", project, tool_environment).returncode == 0
+
+    base_in = project / "requirements/base.in"
+    base_in.write_text(base_in.read_text() + "itsdangerous\n")
+    git(project, "commit", "--quiet", "--all", "--message", "add a dependency, forget make lock")
+
+    hook = pre_commit(project, tool_environment, "run", "lock-check", "--all-files")
+    assert hook.returncode != 0
+    assert "files were modified by this hook" in hook.stdout
+    git(project, "checkout", "--", "requirements/")
+
+    job = run_job(workflow, "lock", project, tool_environment)
+    assert job.returncode != 0
+    assert "do not match requirements/*.in: run 'make lock'" in job.output
+    # The job re-locked in passing: committing that is the fix, and the job agrees.
+    assert "itsdangerous==" in (project / "requirements/base.txt").read_text()
+    git(project, "commit", "--quiet", "--all", "--message", "make lock")
+    assert run_job(workflow, "lock", project, tool_environment).returncode == 0
+
+
+@pytest.mark.parametrize("answers", params([DEFAULTS]))
+def test_ci_lint_and_unit_test_jobs_pass_here(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    workflow = project / ".github/workflows/ci.yml"
+
+    lint = run_job(workflow, "lint", project, tool_environment)
+    assert lint.returncode == 0, lint.output[-6000:]
+    assert "zizmor (workflow security)" in lint.output
+
+    test = run_job(workflow, "test", project, tool_environment)
+    assert test.returncode == 0, test.output[-6000:]
+    assert re.search(r"\d+ passed", test.output)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    params(
+        [
+            {
+                "framework": "flask",
+                "database": "postgresql",
+                "worker": "celery",
+                "lock_tool": "uv",
+                "python_version": "3.11",
+            }
+        ]
+    ),
+)
+def test_ci_integration_job_runs_the_tests_against_real_services(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    name = f"pst-ci-{uuid.uuid4().hex[:8]}"
+    isolation = {
+        "COMPOSE_PROJECT_NAME": name,
+        "APP_IMAGE": name,
+        "APP_PORT": str(free_port()),
+        "DEBUG_PORT": str(free_port()),
+        "DB_PORT": str(free_port()),
+        "REDIS_PORT": str(free_port()),
+    }
+    try:
+        job = run_job(
+            project / ".github/workflows/ci.yml", "integration", project, {**tool_environment, **isolation}
+        )
+    finally:
+        Stack(project, answers["python_version"], name=name).down()
+    assert job.returncode == 0, job.output[-6000:]
+    assert re.search(r"\d+ passed", job.output)
+    assert job.ran[-1] == "Stop the stack"
+
+
+class FakeOsv(BaseHTTPRequestHandler):
+    """OSV's query API on loopback: records each lookup, reports the chosen packages."""
+
+    vulnerable: frozenset[str] = frozenset()
+    queries: list[tuple[str, str]]
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        name, version = query["package"]["name"], query["version"]
+        self.queries.append((name, version))
+        vulns = []
+        if name in self.vulnerable:
+            vulns.append(
+                {
+                    "id": f"PYSEC-0000-{name}",
+                    "summary": "a test advisory",
+                    "affected": [
+                        {
+                            "package": {"name": name, "ecosystem": "PyPI"},
+                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                        }
+                    ],
+                }
+            )
+        body = json.dumps({"vulns": vulns} if vulns else {}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def fake_osv(vulnerable: set[str]) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    queries: list[tuple[str, str]] = []
+    handler = type("Handler", (FakeOsv,), {"vulnerable": frozenset(vulnerable), "queries": queries})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/query", queries
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("answers", params([DEFAULTS]))
+def test_make_audit_looks_up_every_locked_package_and_fails_on_an_advisory(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    """The audit job's `make audit`, against a stand-in for OSV (pip-audit's other
+    service, PyPI's JSON API, is not reachable here)."""
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    locked_pins = {
+        (pin.name, pin.version)
+        for lock in ("prod.txt", "dev.txt")
+        for pin in read_pins(project / "requirements" / lock).values()
+    }
+    # The template's own venv has pre-commit: `make audit` needs nothing else from .venv.
+    audit = ["make", "audit", f"VENV={sys.prefix}"]
+
+    def run_audit(url: str) -> subprocess.CompletedProcess[str]:
+        env = {**tool_environment, "PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": url}
+        return subprocess.run(audit, cwd=project, env=env, capture_output=True, text=True, check=False)
+
+    with fake_osv({"starlette"}) as (url, queries):
+        flagged = run_audit(url)
+    assert flagged.returncode != 0
+    assert "PYSEC-0000-starlette" in flagged.stdout
+    assert set(queries) == locked_pins
+
+    with fake_osv(set()) as (url, queries):
+        clean = run_audit(url)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "No known vulnerabilities found" in clean.stdout
+    assert set(queries) == locked_pins
+
+
+def pinned_in(config: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for repo in yaml.safe_load(config.read_text())["repos"]:
+        for hook in repo["hooks"]:
+            for requirement in hook.get("additional_dependencies", []):
+                name, version = requirement.split("==")
+                pins[name] = version
+    return pins
+
+
+def test_linter_pins_are_the_versions_this_repository_tests_with(rendered) -> None:
+    """The generated hooks, this repository's hooks and its locked tools agree."""
+    tested = {name: pin.version for name, pin in read_pins(TEMPLATE_ROOT / "requirements/dev.txt").items()}
+    generated = pinned_in(rendered("fastapi", "postgresql", "celery", "uv") / ".pre-commit-config.yaml")
+    own = pinned_in(TEMPLATE_ROOT / ".pre-commit-config.yaml")
+    for pins in (generated, own):
+        shared = {name: version for name, version in pins.items() if name in tested}
+        assert shared == {name: tested[name] for name in shared}
+    # Every linter the generated project runs is one the tests run.
+    assert set(generated) - set(tested) == {"pre-commit-hooks", "uv"}
+
+
+def test_this_repository_passes_its_own_hooks(tmp_path: Path, tool_environment: dict[str, str]) -> None:
+    """`make lint` on a copy of exactly the files git would commit."""
+    files = git(TEMPLATE_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
+    copy = tmp_path / "template"
+    for name in filter(None, files):
+        if (TEMPLATE_ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / name, copy / name)
+    git(copy, "init", "--quiet")
+    git(copy, "add", "--all")
+
+    completed = pre_commit(copy, tool_environment, "run", "--all-files", "--show-diff-on-failure")
+
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-6000:]
+    results = {m["name"].strip(): m["status"] for m in HOOK_RESULT.finditer(completed.stdout)}
+    assert set(results) == {h["name"] for h in configured_hooks(copy)}
+    assert "Failed" not in results.values()
+    assert results["zizmor (workflow security)"] == "Passed"
