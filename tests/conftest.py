@@ -156,6 +156,14 @@ def tool_environment(machine_local_sources: dict[str, str]) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def releases(tmp_path: Path) -> Path:
+    """This template as a git repository tagged v0.1.0 (before the 0.2.0 rename) and v0.2.0."""
+    from template_releases import template_releases  # imports this module
+
+    return template_releases(tmp_path)
+
+
 def python_or_fail(version: str) -> str:
     """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
     command = find_python(version)

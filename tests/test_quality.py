@@ -20,6 +20,7 @@ import yaml
 from conftest import ALL_COMBINATIONS, TEMPLATE_ROOT
 from dockerized import Stack, free_port
 from lockfiles import read_pins
+from template_releases import copy_of_this_checkout
 from test_locks import group
 from workflows import run_job
 
@@ -276,12 +277,7 @@ def test_linter_pins_are_the_versions_this_repository_tests_with(rendered) -> No
 
 def test_this_repository_passes_its_own_hooks(tmp_path: Path, tool_environment: dict[str, str]) -> None:
     """`make lint` on a copy of exactly the files git would commit."""
-    files = git(TEMPLATE_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
-    copy = tmp_path / "template"
-    for name in filter(None, files):
-        if (TEMPLATE_ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(TEMPLATE_ROOT / name, copy / name)
+    copy = copy_of_this_checkout(tmp_path / "template")
     git(copy, "init", "--quiet")
     git(copy, "add", "--all")
 

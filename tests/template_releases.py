@@ -1,0 +1,75 @@
+"""This template as a git repository with releases, as users' services see it."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import TEMPLATE_ROOT
+
+TASKS_TEMPLATE = 'template/src/{{package_name}}/{% if worker == "celery" %}tasks.py{% endif %}.jinja'
+TASKS_TEST_TEMPLATE = 'template/tests/unit/{% if worker == "celery" %}test_tasks.py{% endif %}.jinja'
+APP_TEMPLATE = "template/src/{{package_name}}/app.py.jinja"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def release(template: Path, tag: str) -> None:
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "--allow-empty", "-m", f"release {tag}")
+    git(template, "tag", tag)
+
+
+def as_0_1_0(template: Path) -> None:
+    """Undo what 0.2.0 renamed: the /tasks routes lived in jobs.py."""
+    for new in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE):
+        source = template / new
+        source.rename(source.with_name(source.name.replace("tasks.py", "jobs.py")))
+    app = template / APP_TEMPLATE
+    old_import = "{{ package_name }}.jobs import"
+    app.write_text(app.read_text().replace("{{ package_name }}.tasks import", old_import))
+
+
+def copy_of_this_checkout(destination: Path) -> Path:
+    """The files git would commit (tracked, or new and not ignored): no venv, no caches."""
+    listed = git(TEMPLATE_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        if (TEMPLATE_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / name, destination / name)
+    return destination
+
+
+def template_releases(where: Path) -> Path:
+    """This template as its own repository: v0.1.0 (before the rename), then v0.2.0 (now)."""
+    template = copy_of_this_checkout(where / "template")
+    git(template, "init", "-q", "-b", "main")
+    as_0_1_0(template)
+    release(template, "v0.1.0")
+    for path in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE):
+        old = template / path
+        old.with_name(old.name.replace("tasks.py", "jobs.py")).unlink()
+    for path in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE, APP_TEMPLATE):
+        shutil.copy2(TEMPLATE_ROOT / path, template / path)
+    release(template, "v0.2.0")
+    return template
+
+
+def differences(left: Path, right: Path, ignore: set[str]) -> list[str]:
+    """Relative paths that differ between two trees (content or presence)."""
+    found: list[str] = []
+
+    def walk(comparison: filecmp.dircmp, prefix: str) -> None:
+        for name in comparison.left_only + comparison.right_only + comparison.diff_files:
+            if name not in ignore:
+                found.append(prefix + name)
+        for name, sub in comparison.subdirs.items():
+            if name not in ignore:
+                walk(sub, f"{prefix}{name}/")
+
+    walk(filecmp.dircmp(left, right, ignore=[".git", "__pycache__"]), "")
+    return found
