@@ -166,3 +166,8 @@ def test_bootstrap_workflow_runs_the_script_in_generated_repositories_only() -> 
     assert "--token-env BOOTSTRAP_TOKEN" in run
     assert "--push" in run
     assert job["permissions"] == {"contents": "read"}
+
+
+def test_the_templates_own_ci_stays_out_of_repositories_created_from_it() -> None:
+    workflow = yaml.safe_load((TEMPLATE_ROOT / ".github/workflows/ci.yml").read_text())
+    assert {job["if"] for job in workflow["jobs"].values()} == {"${{ github.event.repository.is_template }}"}
