@@ -44,6 +44,10 @@ def answers_for(framework: str, database: str, worker: str, lock_tool: str, **ex
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Run as `make test PYTHON=...`, the suite inherits make's command-line variables,
+    # which the generated projects' own `make` would take as theirs (PYTHON ?= python3.13).
+    for variable in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON"):
+        os.environ.pop(variable, None)
     # Copier commits in temporary clones and the update tests commit projects; a CI
     # machine may have no git identity.
     for variable, value in {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,23 @@ def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(
 
     after = {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
     assert after == before
+
+
+@pytest.mark.parametrize("answers", [p for p in PARAMS if p.values[0]["lock_tool"] == "pip-tools"][:1])
+def test_make_lock_refuses_an_interpreter_of_another_version(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """pip-compile would silently write locks for the wrong Python."""
+    project = tmp_path / "project"
+    shutil.copytree(locked(**answers), project)
+    before = {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
+    wrong = python_or_fail("3.11" if answers.get("python_version", "3.13") != "3.11" else "3.12")
+
+    completed = subprocess.run(
+        ["make", "lock", f"LOCK_PYTHON={wrong}"], cwd=project, capture_output=True, text=True, check=False
+    )
+
+    assert completed.returncode != 0
+    assert "error: the locks are for Python 3.13, but" in completed.stderr
+    assert "make sync PYTHON=python3.13" in completed.stderr
+    assert before == {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
