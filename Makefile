@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 DEST ?=
 COPIER_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help generate test lint lock
+.PHONY: help generate test lint lock bench
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -33,3 +34,6 @@ lint: $(BIN)/.installed ## Run the template's own pre-commit hooks (as CI does)
 lock: $(BIN)/.installed ## Re-lock requirements/dev.txt and the hooks' tool pins
 	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder requirements
 	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder hooks/pins
+
+bench: $(BIN)/.installed ## Run the benchmark suite (bench/run.py; Docker, minutes, an idle machine)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

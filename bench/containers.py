@@ -4,7 +4,7 @@ Both are built in the same run from the same base image and the same hash-pinned
 requirements/prod.txt, for a service generated with the default answers. Prints a
 Markdown table and writes it (and JSON) to bench/results/.
 
-    .venv/bin/python bench/containers.py [--repeat 3]
+    .venv/bin/python bench/containers.py [--repeat 3] [--load-seconds 10]
 
 Needs a Docker engine with BuildKit and network access to the package index.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +22,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from common import RESULTS, generate, sh, spread, summary, timed
+from load import requests_per_second
+
 PYTHON_VERSION = "3.13"
 
 # What most tutorials show: one stage, a compiler toolchain, the whole context copied
@@ -38,35 +39,6 @@ ENV PYTHONPATH=/app/src
 EXPOSE 8000
 CMD gunicorn -k uvicorn_worker.UvicornWorker -b 0.0.0.0:8000 "bench_service.app:create_app()"
 """
-
-
-def sh(*command: str, cwd: Path | None = None, check: bool = True) -> str:
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    if check and completed.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}")
-    return completed.stdout.strip()
-
-
-def timed(*command: str, cwd: Path | None = None) -> float:
-    started = time.perf_counter()
-    sh(*command, cwd=cwd)
-    return time.perf_counter() - started
-
-
-def generate(destination: Path) -> None:
-    copier = str(Path(sys.executable).with_name("copier"))
-    sh(
-        copier,
-        "copy",
-        "--trust",
-        "--defaults",
-        "--quiet",
-        "--vcs-ref=HEAD",
-        "--data=project_name=Bench Service",
-        "--data=lock_tool=uv",
-        str(ROOT),
-        str(destination),
-    )
 
 
 def build(project: Path, dockerfile: str, tag: str) -> float:
@@ -140,103 +112,175 @@ def run_and_stop(
     return {"serving": serving, "healthy": healthy, "stop": stop}
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def size_of(tag: str) -> int:
+    return int(sh("docker", "image", "inspect", tag, "--format", "{{.Size}}"))
+
+
+def builds(project: Path, stack: str) -> dict[str, dict]:
+    """Cold build, code-only rebuild and size of both images, built in turn from nothing."""
+    (project / "Dockerfile.naive").write_text(NAIVE_DOCKERFILE)
+    results: dict[str, dict] = {}
+    for variant, dockerfile in {"template": "Dockerfile", "naive": "Dockerfile.naive"}.items():
+        tag = f"{stack}-{variant}"
+        # Cold: no layer cache and no BuildKit cache mounts.
+        sh("docker", "builder", "prune", "--all", "--force")
+        cold = build(project, dockerfile, tag)
+        package = project / "src" / "bench_service" / "__init__.py"
+        package.write_text(package.read_text() + f"# code-only change {time.time()}\n")
+        rebuild = build(project, dockerfile, tag)
+        results[variant] = {"tag": tag, "cold_build": cold, "code_rebuild": rebuild, "size": size_of(tag)}
+    return results
+
+
+def dependency_rebuilds(project: Path, tag: str) -> dict[str, float]:
+    """Rebuild after one dependency is added to the lock: with BuildKit's pip cache mount
+    warm (layers before the install reused), then the same kind of change with the
+    cache mounts emptied (every wheel downloaded again)."""
+    prod_in = project / "requirements" / "prod.in"
+    original = prod_in.read_text()
+    relock = (
+        sys.executable,
+        "hooks/lock_requirements.py",
+        "--strict",
+        "--tool=uv",
+        f"--python={PYTHON_VERSION}",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per start/stop measurement")
-    arguments = parser.parse_args()
 
+    def change(package: str) -> None:
+        prod_in.write_text(original + f"{package}\n")
+        sh(*relock, f"--project={project}", cwd=Path(__file__).resolve().parent.parent)
+
+    change("six")
+    cached = build(project, "Dockerfile", tag)
+    change("text-unidecode")
+    sh("docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount")
+    uncached = build(project, "Dockerfile", tag)
+    return {"dependency_rebuild_cached": cached, "dependency_rebuild_uncached": uncached}
+
+
+def compose_command(stack: str, *files: str) -> tuple[str, ...]:
+    return ("docker", "compose", "-p", stack, *(arg for f in files for arg in ("-f", f)))
+
+
+def start_stop(project: Path, stack: str, results: dict[str, dict], repeat: int) -> None:
+    """Each image next to the real PostgreSQL: start to serving /health, to healthy, stop."""
+    compose = compose_command(stack, "compose.yaml", "compose.prod.yaml")
+    sh(*compose, "up", "--detach", "--wait", "db", cwd=project)
+    database_url = "postgresql+psycopg://bench_service:bench@db:5432/bench_service?connect_timeout=5"
+    network = f"{stack}_default"
+    sh(
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--env",
+        f"DATABASE_URL={database_url}",
+        "--entrypoint",
+        "alembic",
+        results["template"]["tag"],
+        "upgrade",
+        "head",
+    )
+    for variant in ("template", "naive"):
+        runs = [
+            run_and_stop(
+                results[variant]["tag"], network, database_url, free_port(), healthcheck=variant == "template"
+            )
+            for _ in range(repeat)
+        ]
+        for key in ("serving", "healthy", "stop"):
+            results[variant][key] = summary([run[key] for run in runs])
+    sh(*compose, "down", "--volumes", cwd=project)
+
+
+def stacks(project: Path, stack: str, results: dict[str, dict], repeat: int, load_seconds: float) -> None:
+    """The prod stack's `up --wait`, then /health under load: prod server, then dev server."""
+    ours = results["template"]
+    sh("docker", "tag", ours["tag"], f"{stack}:latest")
+    prod = compose_command(stack, "compose.yaml", "compose.prod.yaml")
+    ups = []
+    for _ in range(repeat):
+        ups.append(timed(*prod, "up", "--detach", "--wait", cwd=project))
+        sh(*prod, "down", "--volumes", cwd=project)
+    ours["stack_up"] = summary(ups)
+
+    app_port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
+    url = f"http://127.0.0.1:{app_port}/health"
+    sh(*prod, "up", "--detach", "--wait", cwd=project)
+    ours["rps_prod"], ours["load_generator"] = requests_per_second(url, load_seconds)
+    sh(*prod, "down", "--volumes", cwd=project)
+
+    dev = compose_command(f"{stack}dev", "compose.yaml", "compose.override.yaml")
+    sh(*dev, "up", "--build", "--detach", "--wait", cwd=project)
+    try:
+        wait_http_ok(url)
+        ours["dev_size"] = size_of(f"{stack}-dev:latest")
+        ours["rps_dev"], _ = requests_per_second(url, load_seconds)
+    finally:
+        sh(*dev, "down", "--volumes", cwd=project, check=False)
+        sh("docker", "image", "rm", "--force", f"{stack}-dev:latest", check=False)
+
+
+def worker_stop(work: Path, stack: str, repeat: int) -> dict[str, float]:
+    """`docker stop` of the Celery worker in the prod stack of a service that has one."""
+    project = work / "worker-service"
+    generate(project, "lock_tool=uv", "worker=celery", "database=none")
+    (project / ".env").write_text(f"REDIS_PASSWORD=bench\nAPP_IMAGE={stack}w\nAPP_PORT={free_port()}\n")
+    compose = compose_command(f"{stack}w", "compose.yaml", "compose.prod.yaml")
+    stops = []
+    try:
+        sh(*compose, "up", "--build", "--detach", "--wait", cwd=project)
+        for _ in range(repeat):
+            worker = sh(*compose, "ps", "--quiet", "worker", cwd=project)
+            stops.append(timed("docker", "stop", worker))
+            sh(*compose, "up", "--detach", "--wait", cwd=project)
+    finally:
+        sh(*compose, "down", "--volumes", cwd=project, check=False)
+        sh("docker", "image", "rm", "--force", f"{stack}w:latest", check=False)
+    return summary(stops)
+
+
+def measure(repeat: int, load_seconds: float = 10) -> dict[str, dict]:
     work = Path(tempfile.mkdtemp(prefix="pst-bench-"))
     project = work / "bench-service"
     stack = f"pstbench{int(time.time())}"
     try:
-        generate(project)
-        (project / "Dockerfile.naive").write_text(NAIVE_DOCKERFILE)
-        variants = {"template": "Dockerfile", "naive": "Dockerfile.naive"}
-        results: dict[str, dict] = {}
-        for variant, dockerfile in variants.items():
-            tag = f"{stack}-{variant}"
-            # Cold: no layer cache and no BuildKit cache mounts.
-            sh("docker", "builder", "prune", "--all", "--force")
-            cold = build(project, dockerfile, tag)
-            package = project / "src" / "bench_service" / "__init__.py"
-            package.write_text(package.read_text() + f"# code-only change {time.time()}\n")
-            rebuild = build(project, dockerfile, tag)
-            size = int(sh("docker", "image", "inspect", tag, "--format", "{{.Size}}"))
-            results[variant] = {"tag": tag, "cold_build": cold, "code_rebuild": rebuild, "size": size}
-
-        # The real database, from the generated compose files.
-        env_file = project / ".env"
-        env_file.write_text(f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\n")
-        compose = ("docker", "compose", "-p", stack, "-f", "compose.yaml", "-f", "compose.prod.yaml")
-        sh(*compose, "up", "--detach", "--wait", "db", cwd=project)
-        database_url = "postgresql+psycopg://bench_service:bench@db:5432/bench_service?connect_timeout=5"
-        network = f"{stack}_default"
-        sh(
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            network,
-            "--env",
-            f"DATABASE_URL={database_url}",
-            "--entrypoint",
-            "alembic",
-            results["template"]["tag"],
-            "upgrade",
-            "head",
-        )
-        for port_offset, variant in enumerate(variants):
-            runs = [
-                run_and_stop(
-                    results[variant]["tag"],
-                    network,
-                    database_url,
-                    18500 + 10 * port_offset + i,
-                    healthcheck=variant == "template",
-                )
-                for i in range(arguments.repeat)
-            ]
-            for key in ("serving", "healthy", "stop"):
-                results[variant][key] = summary([run[key] for run in runs])
-
-        # The whole production stack, images already built: `up` until every service is healthy.
-        sh("docker", "tag", results["template"]["tag"], f"{stack}:latest")
-        sh(*compose, "down", "--volumes", cwd=project)
-        ups = []
-        for _ in range(arguments.repeat):
-            ups.append(timed(*compose, "up", "--detach", "--wait", cwd=project))
-            sh(*compose, "down", "--volumes", cwd=project)
-        results["template"]["stack_up"] = summary(ups)
-        report(results, arguments.repeat)
-        return 0
+        generate(project, "lock_tool=uv")
+        (project / ".env").write_text(f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\n")
+        results = builds(project, stack)
+        results["template"].update(dependency_rebuilds(project, results["template"]["tag"]))
+        start_stop(project, stack, results, repeat)
+        stacks(project, stack, results, repeat, load_seconds)
+        results["template"]["worker_stop"] = worker_stop(work, stack, repeat)
+        return results
     finally:
-        subprocess.run(
-            ("docker", "compose", "-p", stack, "down", "--volumes"),
-            cwd=project,
-            capture_output=True,
-            check=False,
-        )
+        for name in (stack, f"{stack}dev"):
+            subprocess.run(
+                ("docker", "compose", "-p", name, "down", "--volumes"),
+                cwd=project,
+                capture_output=True,
+                check=False,
+            )
         for tag in (f"{stack}-template", f"{stack}-naive", f"{stack}:latest"):
             subprocess.run(("docker", "image", "rm", "--force", tag), capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results: dict[str, dict], repeat: int) -> None:
+def mb(size: int) -> str:
+    return f"{size / 1e6:.0f} MB"
+
+
+def table(results: dict[str, dict]) -> list[tuple[str, str, str, str, str]]:
+    """Rows: measure, this template, naive Dockerfile, ratio, target."""
     ours, naive = results["template"], results["naive"]
-
-    def mb(size: int) -> str:
-        return f"{size / 1e6:.0f} MB"
-
-    def spread(stat: dict[str, float]) -> str:
-        return f"{stat['median']:.2f} s ({stat['min']:.2f}-{stat['max']:.2f})"
-
-    rows = [
+    return [
         (
             "Prod image size",
             mb(ours["size"]),
@@ -244,6 +288,7 @@ def report(results: dict[str, dict], repeat: int) -> None:
             f"{ours['size'] / naive['size']:.0%}",
             "≤ 50%",
         ),
+        ("Dev image size", mb(ours["dev_size"]), "", "", ""),
         (
             "Cold build",
             f"{ours['cold_build']:.1f} s",
@@ -258,23 +303,48 @@ def report(results: dict[str, dict], repeat: int) -> None:
             f"{ours['code_rebuild'] / ours['cold_build']:.0%} of its cold build",
             "≤ 10%",
         ),
+        (
+            "Rebuild after one dependency change, BuildKit cache warm",
+            f"{ours['dependency_rebuild_cached']:.1f} s",
+            "",
+            f"{ours['dependency_rebuild_cached'] / ours['dependency_rebuild_uncached']:.0%} of uncached",
+            "",
+        ),
+        (
+            "Rebuild after one dependency change, cache mounts emptied",
+            f"{ours['dependency_rebuild_uncached']:.1f} s",
+            "",
+            "",
+            "",
+        ),
         ("App container start → serving /health", spread(ours["serving"]), spread(naive["serving"]), "", ""),
         ("App container start → healthy", spread(ours["healthy"]), "no HEALTHCHECK", "", "≤ 3 s"),
         ("`docker stop` of the app", spread(ours["stop"]), spread(naive["stop"]), "", "≤ 2 s"),
+        ("`docker stop` of the Celery worker", spread(ours["worker_stop"]), "", "", "≤ 2 s"),
         ("`compose up --wait`, prod stack (app + PostgreSQL)", spread(ours["stack_up"]), "", "", ""),
+        (
+            f"/health requests/s, prod server vs dev server ({ours['load_generator']})",
+            f"{ours['rps_prod']:.0f} vs {ours['rps_dev']:.0f}",
+            "",
+            f"{ours['rps_prod'] / ours['rps_dev']:.1f}x",
+            "≥ 2x",
+        ),
     ]
-    lines = [
-        f"Medians of {repeat} runs (min-max); builds once each, cold = no layer or BuildKit cache.",
-        "",
-        "| Measure | This template | Naive Dockerfile | Ratio | Target |",
-        "| --- | --- | --- | --- | --- |",
-        *(f"| {' | '.join(row)} |" for row in rows),
-    ]
-    table = "\n".join(lines)
-    print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per start/stop measurement")
+    parser.add_argument("--load-seconds", type=float, default=10)
+    arguments = parser.parse_args()
+    results = measure(arguments.repeat, arguments.load_seconds)
+    for row in table(results):
+        print(" | ".join(row))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "containers.md").write_text(table + "\n")
     (RESULTS / "containers.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
