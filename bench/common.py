@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -44,3 +45,11 @@ def generate(destination: Path, *answers: str, quiet: bool = True) -> subprocess
     if completed.returncode != 0:
         sys.exit(f"copier copy failed:\n{completed.stderr[-3000:]}")
     return completed
+
+
+def report(name: str, rows: list[tuple[str, ...]], results: dict) -> None:
+    """Print the rows of one script run alone, and keep its figures in bench/results/."""
+    for row in rows:
+        print(" | ".join(row))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")

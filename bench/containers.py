@@ -12,7 +12,6 @@ Needs a Docker engine with BuildKit and network access to the package index.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import socket
 import subprocess
@@ -22,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import RESULTS, generate, sh, spread, summary, timed
+from common import generate, report, sh, spread, summary, timed
 from load import requests_per_second
 
 PYTHON_VERSION = "3.13"
@@ -340,10 +339,7 @@ def main() -> int:
     parser.add_argument("--load-seconds", type=float, default=10)
     arguments = parser.parse_args()
     results = measure(arguments.repeat, arguments.load_seconds)
-    for row in table(results):
-        print(" | ".join(row))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "containers.json").write_text(json.dumps(results, indent=2) + "\n")
+    report("containers", table(results), results)
     return 0
 
 

@@ -9,7 +9,6 @@ on any machine after the first service), then `--repeat` measured runs.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, generate, spread, summary
+from common import generate, report, spread, summary
 
 LOCK_LINE = re.compile(r"requirements: wrote requirements/(\w+)\.txt in ([\d.]+) s")
 TOOLS = ("uv", "pip-tools")
@@ -70,10 +69,7 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=3)
     results = measure(parser.parse_args().repeat)
-    for row in table(results):
-        print(" | ".join(row))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "copy_speed.json").write_text(json.dumps(results, indent=2) + "\n")
+    report("copy_speed", table(results), results)
     return 0
 
 

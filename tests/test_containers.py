@@ -117,7 +117,10 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
     locked, tmp_path: Path, answers: dict[str, str]
 ) -> None:
     project = project_copy(locked, tmp_path, answers)
-    stack = Stack(project, target_python(answers), files=PROD_FILES, env=secrets_for(answers))
+    # Access logs are off by default; on here, to check that Docker's probes stay out of them.
+    stack = Stack(
+        project, target_python(answers), files=PROD_FILES, env={**secrets_for(answers), "ACCESS_LOG": "-"}
+    )
     with running(stack):
         assert http("GET", f"{stack.url}/health")[0] == 200
         status, body = http("GET", f"{stack.url}/ready")

@@ -4,13 +4,13 @@ exactly one re-lock of what changed, after the user's edits are merged back."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE_ROOT, answers_for, render, task_environment
 from copier import run_update
 from lockfiles import read_pins
+from template_releases import git, release
 
 OFFLINE = {
     "UV_OFFLINE": "1",
@@ -19,16 +19,6 @@ OFFLINE = {
     "PIP_CONFIG_FILE": "/dev/null",
 }
 BASE_IN = "template/requirements/base.in.jinja"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def release(template: Path, tag: str) -> None:
-    git(template, "add", "-A")
-    git(template, "commit", "-q", "--allow-empty", "-m", f"release {tag}")
-    git(template, "tag", tag)
 
 
 @pytest.fixture
