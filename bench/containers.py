@@ -216,7 +216,7 @@ def stacks(project: Path, stack: str, results: dict[str, dict], repeat: int, loa
     app_port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
     url = f"http://127.0.0.1:{app_port}/health"
     sh(*prod, "up", "--detach", "--wait", cwd=project)
-    ours["rps_prod"], ours["load_generator"] = requests_per_second(url, load_seconds)
+    ours["rps_prod"], ours["load_generator"] = load(url, load_seconds, repeat)
     sh(*prod, "down", "--volumes", cwd=project)
 
     dev = compose_command(f"{stack}dev", "compose.yaml", "compose.override.yaml")
@@ -224,10 +224,15 @@ def stacks(project: Path, stack: str, results: dict[str, dict], repeat: int, loa
     try:
         wait_http_ok(url)
         ours["dev_size"] = size_of(f"{stack}-dev:latest")
-        ours["rps_dev"], _ = requests_per_second(url, load_seconds)
+        ours["rps_dev"], _ = load(url, load_seconds, repeat)
     finally:
         sh(*dev, "down", "--volumes", cwd=project, check=False)
         sh("docker", "image", "rm", "--force", f"{stack}-dev:latest", check=False)
+
+
+def load(url: str, seconds: float, repeat: int) -> tuple[dict[str, float], str]:
+    runs = [requests_per_second(url, seconds) for _ in range(repeat)]
+    return summary([rate for rate, _ in runs]), runs[0][1]
 
 
 def worker_stop(work: Path, stack: str, repeat: int) -> dict[str, float]:
@@ -327,9 +332,9 @@ def table(results: dict[str, dict]) -> list[tuple[str, str, str, str, str]]:
         ("`compose up --wait`, prod stack (app + PostgreSQL)", spread(ours["stack_up"]), "", "", ""),
         (
             f"/health requests/s, prod server vs dev server ({ours['load_generator']})",
-            f"{ours['rps_prod']:.0f} vs {ours['rps_dev']:.0f}",
+            f"{spread(ours['rps_prod'], 'req/s', 0)} vs {spread(ours['rps_dev'], 'req/s', 0)}",
             "",
-            f"{ours['rps_prod'] / ours['rps_dev']:.1f}x",
+            f"{ours['rps_prod']['median'] / ours['rps_dev']['median']:.1f}x",
             "≥ 2x",
         ),
     ]
