@@ -175,10 +175,18 @@ def python_or_fail(version: str) -> str:
     return command[0]
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
-    completed = subprocess.run(
+def execute(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, its output captured, for the test to judge."""
+    return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+    """Run a command that must succeed; its output, or a failure that shows it."""
+    completed = execute(command, cwd, env, timeout)
     output = f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
     assert completed.returncode == 0, f"{' '.join(command)} failed ({completed.returncode}):\n{output}"
     return completed.stdout + completed.stderr

@@ -18,6 +18,14 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def new_repository(path: Path, message: str) -> Path:
+    """`path` as a git repository on main, everything in it committed."""
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", message)
+    return path
+
+
 def release(template: Path, tag: str) -> None:
     git(template, "add", "-A")
     git(template, "commit", "-q", "--allow-empty", "-m", f"release {tag}")

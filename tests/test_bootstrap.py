@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, render
+from conftest import TEMPLATE_ROOT, execute, render
 from copier import run_update
-from template_releases import differences, git, release
+from template_releases import differences, git, new_repository, release
 
 SCRIPT = ".github/scripts/bootstrap_service.py"
 WORKFLOW = ".github/workflows/bootstrap.yml"
@@ -25,10 +24,7 @@ def created_from_template(template: Path, where: Path) -> Path:
     """What the button makes: the template's files (no history, no tags), one commit."""
     repository = where / "orders-api"
     shutil.copytree(template, repository, ignore=shutil.ignore_patterns(".git"))
-    git(repository, "init", "-q", "-b", "main")
-    git(repository, "add", "-A")
-    git(repository, "commit", "-q", "-m", "Initial commit")
-    return repository
+    return new_repository(repository, "Initial commit")
 
 
 def metadata(where: Path, template_url: str | None, **changes: object) -> Path:
@@ -52,23 +48,15 @@ def bootstrap(repository: Path, metadata_file: Path, *extra: str, token: str | N
     env = {k: v for k, v in os.environ.items() if k != "BOOTSTRAP_TOKEN"}
     if token:
         env["BOOTSTRAP_TOKEN"] = token
-    return subprocess.run(
-        [
-            sys.executable,
-            SCRIPT,
-            "--repository-json",
-            str(metadata_file),
-            "--token-env",
-            "BOOTSTRAP_TOKEN",
-            *extra,
-        ],
-        cwd=repository,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    command = [
+        sys.executable,
+        SCRIPT,
+        "--repository-json",
+        str(metadata_file),
+        "--token-env",
+        "BOOTSTRAP_TOKEN",
+    ]
+    return execute([*command, *extra], repository, env)
 
 
 def test_bootstrap_makes_the_service_copier_would_and_updates_work(tmp_path: Path, releases: Path) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ALL_COMBINATIONS, TEMPLATE_ROOT
+from conftest import ALL_COMBINATIONS, TEMPLATE_ROOT, execute
 from dockerized import Stack, free_port
 from lockfiles import read_pins
-from template_releases import copy_of_this_checkout
+from template_releases import copy_of_this_checkout, git, new_repository
 from test_locks import group
 from workflows import run_job
 
@@ -42,28 +42,13 @@ def params(answer_sets: list[dict[str, str]]) -> list:
 DEFAULTS = {"framework": "fastapi", "database": "postgresql", "worker": "none", "lock_tool": "pip-tools"}
 
 
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
-
-
 def committed_copy(source: Path, destination: Path) -> Path:
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
-    git(destination, "init", "--quiet", "--initial-branch=main")
-    git(destination, "add", "--all")
-    git(destination, "commit", "--quiet", "--message", "generated")
-    return destination
+    return new_repository(destination, "generated")
 
 
 def pre_commit(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PRE_COMMIT, *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return execute([PRE_COMMIT, *args], project, env, timeout=900)
 
 
 def configured_hooks(project: Path) -> list[dict]:
@@ -238,7 +223,7 @@ def test_make_audit_looks_up_every_locked_package_and_fails_on_an_advisory(
 
     def run_audit(url: str) -> subprocess.CompletedProcess[str]:
         env = {**tool_environment, "PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": url}
-        return subprocess.run(audit, cwd=project, env=env, capture_output=True, text=True, check=False)
+        return execute(audit, project, env)
 
     with fake_osv({"starlette"}) as (url, queries):
         flagged = run_audit(url)

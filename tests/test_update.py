@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import answers_for, render
+from conftest import answers_for, execute, render
 from copier import run_update
-from template_releases import differences, git, release
+from template_releases import differences, git, new_repository, release
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 ANSWERS = answers_for("fastapi", "postgresql", "celery", "uv")
@@ -20,20 +20,13 @@ PACKAGE = "orders_service"
 
 def generate(destination: Path, template: Path, vcs_ref: str) -> Path:
     render(destination, ANSWERS, skip_tasks=False, src=template, vcs_ref=vcs_ref)
-    git(destination, "init", "-q", "-b", "main")
-    git(destination, "add", "-A")
-    git(destination, "commit", "-q", "-m", f"generated at {vcs_ref}")
-    return destination
+    return new_repository(destination, f"generated at {vcs_ref}")
 
 
 def make_update(project: Path, vcs_ref: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return execute(
         ["make", "update-template", f"COPIER={COPIER}", f"COPIER_ARGS=--vcs-ref {vcs_ref} --defaults"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        project,
     )
 
 
