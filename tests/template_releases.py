@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import TEMPLATE_ROOT
 
-TASKS_TEMPLATE = 'template/src/{{package_name}}/{% if worker == "celery" %}tasks.py{% endif %}.jinja'
-TASKS_TEST_TEMPLATE = 'template/tests/unit/{% if worker == "celery" %}test_tasks.py{% endif %}.jinja'
+TASKS_TEMPLATE = "template/src/{{package_name}}/{% if worker == 'celery' %}tasks.py{% endif %}.jinja"
+TASKS_TEST_TEMPLATE = "template/tests/unit/{% if worker == 'celery' %}test_tasks.py{% endif %}.jinja"
 APP_TEMPLATE = "template/src/{{package_name}}/app.py.jinja"
 
 
