@@ -31,9 +31,12 @@ test: $(BIN)/.installed ## Run the template's test suite
 lint: $(BIN)/.installed ## Run the template's own pre-commit hooks (as CI does)
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
+# The lock command generated services have; the version is in .python-version.
+LOCK = $(BIN)/python template/tools/lock.py --tool pip-tools
+
 lock: $(BIN)/.installed ## Re-lock requirements/dev.txt and the hooks' tool pins
-	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder requirements
-	$(BIN)/python hooks/lock_requirements.py --strict --tool pip-tools --python 3.11 --folder hooks/pins
+	$(LOCK) --folder requirements
+	$(LOCK) --folder hooks/pins
 
 bench: $(BIN)/.installed ## Run the benchmark suite (bench/run.py; Docker, minutes, an idle machine)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -144,14 +144,8 @@ def dependency_rebuilds(project: Path, tag: str, repeat: int) -> dict[str, dict]
     so that no build is served from the layer cache."""
     prod_in = project / "requirements" / "prod.in"
     prod_in.write_text(prod_in.read_text() + "six\n")
-    sh(
-        sys.executable,
-        str(Path(__file__).resolve().parent.parent / "hooks" / "lock_requirements.py"),
-        "--strict",
-        "--tool=uv",
-        f"--python={PYTHON_VERSION}",
-        f"--project={project}",
-    )
+    # The project's own lock command (make lock); this interpreter has uv.
+    sh(sys.executable, "tools/lock.py", "--tool=uv", cwd=project)
     prod_txt = project / "requirements" / "prod.txt"
     locked = prod_txt.read_text()
     cached, uncached = [], []

@@ -1,32 +1,26 @@
-"""Compile requirements/*.in into hash-pinned requirements/*.txt (copier task and migration).
+"""The lock step of `copier copy` (a task) and `copier update` (a migration).
 
-Run by copier after `copier copy` (lock everything) and after the merge of
-`copier update` (`--only-changed`: lock what changed, nothing else, no network when
-nothing did). A failure never fails copier: copier would delete a freshly generated
-project, so the project is kept and the message says how to finish.
-Standard library only: it runs on copier's interpreter, however copier was installed.
+It runs the generated project's own tools/lock.py, the command behind `make lock`, with a
+lock tool provisioned for it (lock_tools.py): a service's first locks are exactly what
+`make lock` writes. After `copier update` (`--only-changed`) only the .in files that
+changed are locked, and nothing at all, not even the tool's install, when none did.
+
+A failure never fails copier: copier would delete a freshly generated project, so the
+project is kept and the message says how to finish. Standard library only: it runs on
+copier's interpreter, however copier was installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import re
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lock_tools import LockError, LockTool, get_lock_tool
-from requirement_files import (
-    RequirementFile,
-    answer_at_head,
-    discover,
-    has_conflict_markers,
-    in_stages,
-    needing_lock,
-)
+from lock_tools import LockError, tool_python
+
+LOCK_SCRIPT = Path("tools/lock.py")
 
 
 def say(message: str) -> None:
@@ -39,92 +33,62 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--python", required=True, help="target Python version, e.g. 3.13")
     parser.add_argument("--only-changed", action="store_true", help="after copier update")
     parser.add_argument("--answers-file", default=".copier-answers.yml")
-    parser.add_argument("--project", type=Path, default=Path.cwd())
-    parser.add_argument("--folder", default="requirements", help="where the .in files are")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit 1 on failure (make lock, pre-commit; not copier)"
-    )
     return parser.parse_args(argv)
 
 
-def select_files(arguments: argparse.Namespace, files: list[RequirementFile]) -> list[RequirementFile]:
-    project = arguments.project
-    if not arguments.only_changed:
-        return files
-    conflicted = {f.source for f in files if has_conflict_markers(project, f)}
-    blocked = set(conflicted)
-    for requirement in files:  # files are in dependency order
-        if requirement.depends_on & blocked:
-            blocked.add(requirement.source)
-    if conflicted:
-        names = ", ".join(str(p) for p in sorted(conflicted))
-        say(
-            f"requirements: {names} has merge conflicts from the update; not locked.\n"
-            f"  Resolve the conflict markers, then run `make lock`."
-        )
-    # A new Python version or lock tool invalidates every pin, even with the same .in.
+def answer_at_head(project: Path, answers_file: str, key: str) -> str | None:
+    """The value of `key` in the committed copier answers file (a flat YAML mapping)."""
+    completed = subprocess.run(
+        ["git", "show", f"HEAD:{answers_file}"], cwd=project, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        return None
+    match = re.search(rf"^{re.escape(key)}:\s*['\"]?([^'\"\n]*)['\"]?\s*$", completed.stdout, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+def lock_arguments(arguments: argparse.Namespace, project: Path) -> list[str]:
+    selection = [f"--tool={arguments.tool}"]
+    # A new Python version or lock tool invalidates every pin, even with the same .in files.
     answers_changed = any(
         answer_at_head(project, arguments.answers_file, key) not in (None, value)
         for key, value in (("python_version", arguments.python), ("lock_tool", arguments.tool))
     )
-    candidates = [f for f in files if f.source not in blocked]
-    return needing_lock(project, candidates, everything=answers_changed)
+    if arguments.only_changed and not answers_changed:
+        selection.append("--only-changed")
+    return selection
 
 
-def seed_from_constraints(project: Path, requirement: RequirementFile) -> bool:
-    """Start a new lock from the lock it is constrained by (dev.txt from base.txt).
-
-    Both tools reuse the pins and hashes of an existing output file, and -c forces the
-    same versions anyway, so the result is the same as from scratch (a test checks
-    this), only several times faster with pip-compile.
-    """
-    output = project / requirement.output
-    seeds = [project / c for c in requirement.constraints if (project / c).exists()]
-    if output.exists() or not seeds:
-        return False
-    shutil.copyfile(seeds[0], output)
-    return True
-
-
-def lock(tool: LockTool, project: Path, requirement: RequirementFile) -> float:
-    started = time.perf_counter()
-    seeded = seed_from_constraints(project, requirement)
-    completed = subprocess.run(
-        tool.compile_command(requirement.source.as_posix(), requirement.output.as_posix()),
+def run_lock_script(
+    project: Path, python: str, arguments: list[str], listing: bool = False
+) -> subprocess.CompletedProcess[str]:
+    if not (project / LOCK_SCRIPT).is_file():
+        raise LockError(f"{LOCK_SCRIPT} is missing from the project")
+    return subprocess.run(
+        [python, str(LOCK_SCRIPT), *arguments],
         cwd=project,
-        env=tool.environment(),
+        stdout=subprocess.PIPE if listing else None,
+        text=True,
         check=False,
     )
-    if completed.returncode != 0:
-        if seeded:  # never leave base's pins posing as this file's lock
-            (project / requirement.output).unlink(missing_ok=True)
-        raise LockError(f"{requirement.source} could not be compiled (see the {tool.name} output above)")
-    return time.perf_counter() - started
-
-
-def lock_all(tool: LockTool, project: Path, selected: list[RequirementFile], python: str) -> None:
-    """Lock stage after stage; the files of a stage (dev and prod, both constrained by
-    base only) are compiled at the same time."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for stage in in_stages(selected):
-            for requirement in stage:
-                say(f"requirements: locking {requirement.source} for Python {python} with {tool.name} ...")
-            runs = {r: pool.submit(lock, tool, project, r) for r in stage}
-            for requirement, run in runs.items():
-                say(f"requirements: wrote {requirement.output} in {run.result():.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    project = arguments.project.resolve()
+    project = Path.cwd()
+    lock = lock_arguments(arguments, project)
     try:
-        selected = select_files(arguments, discover(project, arguments.folder))
-        if not selected:
-            say("requirements: no .in file changed; lock files kept as they are.")
+        # Which files need a lock is known without the lock tool, so nothing is installed
+        # (and no network used) when none does.
+        listing = run_lock_script(project, sys.executable, [*lock, "--dry-run"], listing=True)
+        if listing.returncode != 0:
+            raise LockError("tools/lock.py could not tell what to lock (see above)")
+        if not listing.stdout.split():
             return 0
-        tool = get_lock_tool(arguments.tool, arguments.python)
-        lock_all(tool, project, selected, arguments.python)
-    except (LockError, OSError, ValueError) as error:
+        python = tool_python(arguments.tool, arguments.python)
+        if run_lock_script(project, python, [*lock, f"--tool-python={python}"]).returncode != 0:
+            raise LockError("see the messages above")
+    except (LockError, OSError) as error:
         say(
             "\n"
             f"!! Locking requirements FAILED: {error}\n"
@@ -132,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             "!! Fix the cause above (network, package index, Python version), then run:\n"
             f"!!     cd {project} && make lock\n"
         )
-        return 1 if arguments.strict else 0
     return 0
 
 

@@ -1,9 +1,8 @@
-"""The two lock tools, and how to get a working copy of each whatever installed copier.
+"""A working copy of the lock tool, whatever installed copier.
 
-Both write the pip-tools requirements format with hashes. The flags here are the
-single source of the lock command: the generated Makefile's `lock` target mirrors them,
-and the tests check that `make lock` reproduces what this module wrote.
-Standard library only.
+The project's own tools/lock.py runs the tool; this module only gets an interpreter that
+has it: copier's own when it has the tool (and, for pip-tools, is the target version),
+otherwise a cached venv with the version pinned in hooks/pins/. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,55 +14,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from interpreters import find_python, interpreter_version
+# The interpreter finder the generated project uses for `make sync`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "template" / "tools"))
+from find_python import find_python, interpreter_version, missing_message
 
 PINS_DIR = Path(__file__).resolve().parent / "pins"
-COMPILE_COMMAND = "make lock"
-
-# Anything machine-local (file:// indexes, local find-links, trusted hosts from
-# pip.conf) must stay out of the lock files.
-PIP_COMPILE_FLAGS = (
-    "--quiet",
-    "--generate-hashes",
-    "--allow-unsafe",
-    "--strip-extras",
-    "--no-emit-index-url",
-    "--no-emit-find-links",
-    "--no-emit-trusted-host",
-)
-# uv would otherwise try to download an interpreter of the target version first.
-UV_COMPILE_FLAGS = ("--quiet", "--no-python-downloads", "--generate-hashes", "--strip-extras")
 
 
 class LockError(Exception):
     """The lock step cannot go on; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class LockTool:
-    """A runnable compile command for one target Python version."""
-
-    name: str
-    python_version: str
-    base_command: tuple[str, ...]
-
-    def compile_command(self, source: str, output: str, upgrade: bool = False) -> list[str]:
-        if self.name == "uv":
-            flags = [*UV_COMPILE_FLAGS, "--python-version", self.python_version]
-        else:
-            flags = list(PIP_COMPILE_FLAGS)
-        if upgrade:
-            flags.append("--upgrade")
-        return [*self.base_command, *flags, "--output-file", output, source]
-
-    def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["CUSTOM_COMPILE_COMMAND"] = COMPILE_COMMAND
-        env["UV_CUSTOM_COMPILE_COMMAND"] = COMPILE_COMMAND
-        return env
 
 
 def cache_root() -> Path:
@@ -113,9 +74,9 @@ def provision(tool: str, python: list[str]) -> Path:
             f"install {tool} from the template's pins ({pins.name})",
         )
         (staging / ".complete").write_text(pins.read_text())
-        # Only `python -m piptools` and the uv binary are used, neither of which
-        # depends on the venv's original path, so a finished venv can be renamed
-        # into place atomically; a concurrent run that won the race is kept.
+        # Only `python -m piptools` and `python -m uv` are run, and neither depends on
+        # the venv's original path (the scripts' shebangs do, and are never used), so a
+        # finished venv is renamed into place atomically; a concurrent winner is kept.
         if venv.exists() and not (venv / ".complete").exists():
             shutil.rmtree(venv, ignore_errors=True)  # left by an interrupted run
         try:
@@ -139,30 +100,20 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def get_lock_tool(name: str, python_version: str) -> LockTool:
-    """Return a LockTool for `name` that resolves for `python_version`, provisioning it if needed."""
+def tool_python(name: str, python_version: str) -> str:
+    """An interpreter that runs lock tool `name` ("pip-tools" or "uv") for `python_version`."""
     if name == "uv":
-        if _importable("uv"):
-            from uv import find_uv_bin  # type: ignore[import-not-found]
-
-            return LockTool("uv", python_version, (find_uv_bin(), "pip", "compile"))
-        venv_python = provision("uv", [sys.executable])
-        uv_binary = venv_python.parent / ("uv.exe" if os.name == "nt" else "uv")
-        return LockTool("uv", python_version, (str(uv_binary), "pip", "compile"))
-
-    if name != "pip-tools":
-        raise LockError(f"unknown lock tool {name!r} (expected 'pip-tools' or 'uv')")
+        # uv resolves for any version: whatever interpreter carries it will do.
+        return sys.executable if _importable("uv") else str(provision("uv", [sys.executable]))
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if running == python_version and _importable("piptools"):
-        return LockTool(name, python_version, (sys.executable, "-m", "piptools", "compile"))
-    python = find_python(python_version)
+        return sys.executable
+    # pip-compile resolves for the Python it runs on.
+    preferred = os.environ.get("PST_LOCK_PYTHON")
+    python = find_python(python_version, preferred)
     if python is None:
         raise LockError(
-            f"Python {python_version} was not found on this machine, and pip-compile resolves "
-            f"for the Python it runs on.\n"
-            f"      Install Python {python_version} (python.org, pyenv, or `uv python install "
-            f"{python_version}`), or set PST_LOCK_PYTHON to its path, then run `make lock`.\n"
-            f"      (The uv lock tool resolves for any version without that interpreter.)"
+            f"{missing_message(python_version, preferred)}\n"
+            "      (The uv lock tool resolves for any version without that interpreter.)"
         )
-    venv_python = provision("pip-tools", python)
-    return LockTool(name, python_version, (str(venv_python), "-m", "piptools", "compile"))
+    return str(provision("pip-tools", [python]))

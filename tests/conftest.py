@@ -16,9 +16,10 @@ from copier import run_copy
 from plumbum import local
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TEMPLATE_ROOT / "hooks"))
+# The hooks and the generated project's tools are scripts, not packages.
+sys.path[:0] = [str(TEMPLATE_ROOT / "hooks"), str(TEMPLATE_ROOT / "template" / "tools")]
 
-from interpreters import find_python  # noqa: E402 - the hooks are scripts, not a package
+from find_python import find_python  # noqa: E402
 
 COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 FRAMEWORKS = ("fastapi", "flask")
@@ -170,9 +171,9 @@ def releases(tmp_path: Path) -> Path:
 
 def python_or_fail(version: str) -> str:
     """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
-    command = find_python(version)
-    assert command is not None, f"Python {version} is needed by this test and was not found"
-    return command[0]
+    python = find_python(version)
+    assert python is not None, f"Python {version} is needed by this test and was not found"
+    return python
 
 
 def execute(

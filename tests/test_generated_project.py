@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -119,6 +120,70 @@ def test_make_lock_refuses_an_interpreter_of_another_version(
     )
 
     assert completed.returncode != 0
-    assert "error: the locks are for Python 3.13, but" in completed.stderr
-    assert "make sync PYTHON=python3.13" in completed.stderr
+    assert "error: the locks are for Python 3.13 (.python-version), but" in completed.stderr
+    assert "rm -rf .venv && make sync" in completed.stderr
     assert before == {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
+
+
+REFUSING_SHIM = """#!/bin/sh
+echo "pyenv: $(basename "$0"): command not found" >&2
+exit 127
+"""
+
+
+def pyenv_machine(where: Path, installed: dict[str, str]) -> dict[str, str]:
+    """A machine set up like many: pyenv with 3.11 as its global version and other versions
+    installed (`installed`: version -> real interpreter). pyenv puts a shim for every
+    installed version on PATH, and a shim refuses to run a version that is not selected."""
+    shims, versions = where / "shims", where / "pyenv" / "versions"
+    shims.mkdir(parents=True)
+    (shims / "python3").symlink_to(python_or_fail("3.11"))
+    for version, interpreter in installed.items():
+        (shims / f"python{version}").write_text(REFUSING_SHIM)
+        (shims / f"python{version}").chmod(0o755)
+        (versions / f"{version}.0" / "bin").mkdir(parents=True)
+        (versions / f"{version}.0" / "bin" / f"python{version}").symlink_to(interpreter)
+    (where / "home").mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYENV", "UV_PYTHON"))}
+    return {
+        **environment,
+        "PATH": f"{shims}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(where / "home"),
+        "PYENV_ROOT": str(where / "pyenv"),
+    }
+
+
+def test_make_sync_and_test_find_the_locked_python_past_a_refusing_pyenv_shim(locked, tmp_path: Path) -> None:
+    """The lock step found pyenv's 3.13 for the defaults; `make sync` must find it too."""
+    project = tmp_path / "project"
+    shutil.copytree(locked(), project)
+    assert (project / ".python-version").read_text() == "3.13\n"
+    machine = pyenv_machine(tmp_path / "machine", {"3.13": python_or_fail("3.13")})
+    refused = subprocess.run(["python3.13", "-V"], env=machine, capture_output=True, text=True, check=False)
+    assert refused.returncode == 127
+
+    output = run(["make", "sync"], project, env=machine)
+
+    assert f"{tmp_path}/machine/pyenv/versions/3.13.0/bin/python3.13 -m venv .venv" in output
+    version = run([".venv/bin/python", "-c", "import sys; print(sys.version_info[:2])"], project)
+    assert version.strip() == "(3, 13)"
+    assert " passed" in run(["make", "test"], project, env=machine)
+
+
+def test_make_sync_says_in_one_line_which_python_is_missing(locked, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(locked(), project)
+    machine = pyenv_machine(tmp_path / "machine", {})
+
+    completed = subprocess.run(
+        ["make", "sync"], cwd=project, env=machine, capture_output=True, text=True, check=False
+    )
+
+    assert completed.returncode != 0
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: Python 3.13 (.python-version) was not found on this machine: install it with "
+        "`uv python install 3.13`, `pyenv install 3.13` or from python.org, "
+        "or name one with PYTHON=/path/to/python3.13."
+    ]
+    assert not (project / ".venv").exists()

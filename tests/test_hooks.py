@@ -1,18 +1,22 @@
-"""The hooks' building blocks, tested directly."""
+"""The lock step's building blocks, tested directly: the hook's (hooks/) and those of the
+lock command every generated project has (template/tools/)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import lock
+import lock_requirements
 import pytest
 import yaml
 from conftest import TEMPLATE_ROOT
-from interpreters import find_python, interpreter_version
-from lock_requirements import lock, main
-from lock_tools import PINS_DIR, LockError, LockTool, provision
-from requirement_files import answer_at_head, discover, in_stages, needing_lock
+from find_python import find_python, interpreter_version, pinned_version
+from lock_requirements import answer_at_head
+from lock_tools import PINS_DIR, provision
+from requirement_files import discover, in_stages, needing_lock
 
 
 def write(path: Path, text: str) -> Path:
@@ -71,10 +75,9 @@ def test_constraint_locks_are_known_per_file(project: Path) -> None:
 def test_failed_lock_removes_the_seed_it_started_from(project: Path) -> None:
     (project / "requirements/dev.txt").unlink()
     dev = next(f for f in discover(project) if f.source.name == "dev.in")
-    failing = LockTool("uv", "3.13", ("false",))
 
-    with pytest.raises(LockError, match=r"requirements/dev\.in could not be compiled"):
-        lock(failing, project, dev)
+    with pytest.raises(lock.LockError, match=r"requirements/dev\.in could not be compiled"):
+        lock.lock_one(["false"], project, dev)
     assert not (project / "requirements/dev.txt").exists()
     assert (project / "requirements/base.txt").exists()
 
@@ -87,25 +90,33 @@ def test_reference_cycle_is_reported(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
-def test_hook_reports_a_cycle_instead_of_crashing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hook_reports_a_cycle_instead_of_crashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     # A crash would make copier delete the project it just generated.
+    shutil.copytree(TEMPLATE_ROOT / "template" / "tools", tmp_path / "tools")
+    write(tmp_path / ".python-version", "3.13\n")
     write(tmp_path / "requirements/a.in", "-r b.in\n")
     write(tmp_path / "requirements/b.in", "-c a.txt\n")
+    monkeypatch.chdir(tmp_path)
 
-    assert main(["--tool=uv", "--python=3.13", f"--project={tmp_path}"]) == 0
-    error = capsys.readouterr().err
-    assert "Locking requirements FAILED: requirement files reference each other in a cycle" in error
+    assert lock.main(["--tool=uv"]) == 1
+    assert "requirement files reference each other in a cycle" in capfd.readouterr().err
+    assert lock_requirements.main(["--tool=uv", "--python=3.13"]) == 0
+    error = capfd.readouterr().err
+    assert "requirement files reference each other in a cycle" in error
+    assert "Locking requirements FAILED" in error
     assert f"cd {tmp_path} && make lock" in error
 
 
 def test_nothing_to_lock_when_nothing_changed(project: Path) -> None:
-    assert needing_lock(project, discover(project), everything=False) == []
+    assert needing_lock(project, discover(project)) == []
 
 
 def test_changed_base_relocks_it_and_everything_downstream(project: Path) -> None:
     write(project / "requirements/base.in", "fastapi\nhttpx\n")
 
-    assert names(needing_lock(project, discover(project), everything=False)) == [
+    assert names(needing_lock(project, discover(project))) == [
         "base.in",
         "dev.in",
         "prod.in",
@@ -116,14 +127,14 @@ def test_changed_base_relocks_it_and_everything_downstream(project: Path) -> Non
 def test_changed_leaf_relocks_only_itself(project: Path) -> None:
     write(project / "requirements/dev.in", "-c base.txt\n-r base.in\npytest\nruff\n")
 
-    assert names(needing_lock(project, discover(project), everything=False)) == ["dev.in"]
+    assert names(needing_lock(project, discover(project))) == ["dev.in"]
 
 
 def test_missing_lock_and_new_in_are_locked(project: Path) -> None:
     (project / "requirements/prod.txt").unlink()
     write(project / "requirements/docs.in", "mkdocs\n")
 
-    assert names(needing_lock(project, discover(project), everything=False)) == [
+    assert names(needing_lock(project, discover(project))) == [
         "docs.in",
         "prod.in",
         "zz-extra.in",
@@ -139,10 +150,28 @@ def test_committed_answers_are_read_back(project: Path) -> None:
 def test_current_python_is_found_and_a_missing_one_is_not() -> None:
     current = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
-    command = find_python(current)
-    assert command is not None
-    assert interpreter_version(command) == current
+    python = find_python(current)
+    assert python is not None
+    assert interpreter_version([python]) == current
     assert find_python("3.99") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("3.13\n", "3.13"), ("3.12.4\n", "3.12"), ("# pinned\n\n3.14  # newest\n3.13\n", "3.14")],
+)
+def test_python_version_file_is_read_as_pyenv_writes_it(tmp_path: Path, text: str, version: str) -> None:
+    write(tmp_path / ".python-version", text)
+
+    assert pinned_version(tmp_path) == version
+
+
+def test_unreadable_python_version_file_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.python-version cannot be read"):
+        pinned_version(tmp_path)
+    write(tmp_path / ".python-version", "system\n")
+    with pytest.raises(ValueError, match=r"should name a Python version such as 3\.13"):
+        pinned_version(tmp_path)
 
 
 def test_a_broken_candidate_is_not_trusted(tmp_path: Path) -> None:
@@ -163,7 +192,7 @@ def test_provisioned_tool_is_cached_and_reused(tmp_path: Path, monkeypatch: pyte
     first = marker.stat().st_mtime_ns
 
     assert subprocess.run(
-        [str(python.parent / "uv"), "--version"], capture_output=True, text=True, check=True
+        [str(python), "-m", "uv", "--version"], capture_output=True, text=True, check=True
     ).stdout.startswith("uv ")
     assert provision("uv", [sys.executable]) == python
     assert marker.stat().st_mtime_ns == first

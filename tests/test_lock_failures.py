@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import answers_for, python_or_fail, render, run, task_environment
-from lock_tools import get_lock_tool
+from lock_tools import tool_python
 
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
 
@@ -42,7 +42,7 @@ def test_unreachable_index_keeps_the_project_and_make_lock_finishes(
     # The lock tool itself is already provisioned (as after any earlier copy); the
     # index it resolves against is what is down.
     python_version = "3.12" if lock_tool == "pip-tools" else "3.13"
-    get_lock_tool(lock_tool, python_version)
+    tool_python(lock_tool, python_version)
     with task_environment(OFFLINE, unset=LOCAL_SOURCES):
         project = render(
             tmp_path / "svc",
@@ -85,6 +85,8 @@ def test_missing_target_interpreter_for_pip_tools_is_explained(
         )
     output = capfd.readouterr().err
 
-    assert_project_kept_with_instructions(project, output, "Python 3.12 was not found on this machine")
+    assert_project_kept_with_instructions(
+        project, output, "no-such-python does not run, but this project runs on Python 3.12"
+    )
     assert "The uv lock tool resolves for any version" in output
     assert sys.version_info[:2] != (3, 12)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import COPIER_PYTHON
-from lock_tools import get_lock_tool
+from lock import compile_command, compile_environment
+from lock_tools import tool_python
 from lockfiles import read_pins
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
@@ -127,14 +128,15 @@ def test_seeded_locks_equal_locks_compiled_from_scratch(
     exactly what the lock tool writes without that head start."""
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)
-    tool = get_lock_tool(answers["lock_tool"], "3.13")
+    tool = answers["lock_tool"]
+    command = compile_command(tool, tool_python(tool, "3.13"), "3.13")
 
     for name in ("dev", "prod"):
         (project / "requirements" / f"{name}.txt").unlink()
         subprocess.run(
-            tool.compile_command(f"requirements/{name}.in", f"requirements/{name}.txt"),
+            [*command, "--output-file", f"requirements/{name}.txt", f"requirements/{name}.in"],
             cwd=project,
-            env=tool.environment(),
+            env=compile_environment(),
             check=True,
         )
         fresh = (project / "requirements" / f"{name}.txt").read_text()

@@ -92,16 +92,59 @@ def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
 
     hook = pre_commit(project, tool_environment, "run", "lock-check", "--all-files")
     assert hook.returncode != 0
-    assert "files were modified by this hook" in hook.stdout
+    assert "requirements/base.txt did not match its .in file" in hook.stdout
     git(project, "checkout", "--", "requirements/")
 
     job = run_job(workflow, "lock", project, tool_environment)
     assert job.returncode != 0
-    assert "do not match requirements/*.in: run 'make lock'" in job.output
+    assert "requirements/base.txt did not match its .in file: run `make lock`" in job.output
     # The job re-locked in passing: committing that is the fix, and the job agrees.
     assert "itsdangerous==" in (project / "requirements/base.txt").read_text()
     git(project, "commit", "--quiet", "--all", "--message", "make lock")
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "answers", params([{"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}])
+)
+def test_a_new_in_file_is_locked_and_checked_like_the_others(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    """A team's own requirements/docs.in: `make lock` locks it after base.in, and the lock
+    checks of pre-commit and CI fail when it changes without a new docs.txt."""
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    workflow = project / ".github/workflows/ci.yml"
+    before = {path.name: path.read_text() for path in (project / "requirements").glob("*.txt")}
+    (project / "requirements/docs.in").write_text("-c base.txt\nsphinx\n")
+
+    output = execute(["make", "lock"], project, tool_environment)
+
+    assert output.returncode == 0, output.stdout + output.stderr
+    assert "wrote requirements/docs.txt" in output.stderr
+    base, docs = (read_pins(project / "requirements" / name) for name in ("base.txt", "docs.txt"))
+    assert "sphinx" in docs
+    assert all(pin.hashes for pin in docs.values())
+    shared = set(base) & set(docs)
+    assert shared  # e.g. jinja2, markupsafe: constrained by base.txt
+    assert {name: docs[name].version for name in shared} == {name: base[name].version for name in shared}
+    assert before == {name: (project / "requirements" / name).read_text() for name in before}
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "docs requirements")
+    assert pre_commit(project, tool_environment, "run", "lock-check", "--all-files").returncode == 0
+    assert run_job(workflow, "lock", project, tool_environment).returncode == 0
+
+    docs_in = project / "requirements/docs.in"
+    docs_in.write_text(docs_in.read_text() + "sphinx-rtd-theme\n")
+    git(project, "commit", "--quiet", "--all", "--message", "a docs theme, without make lock")
+
+    hook = pre_commit(project, tool_environment, "run", "lock-check", "--all-files")
+    assert hook.returncode != 0
+    assert "requirements/docs.txt did not match its .in file" in hook.stdout
+    git(project, "checkout", "--", "requirements/")
+    job = run_job(workflow, "lock", project, tool_environment)
+    assert job.returncode != 0
+    assert "requirements/docs.txt did not match its .in file: run `make lock`" in job.output
+    assert "sphinx-rtd-theme==" in (project / "requirements/docs.txt").read_text()
 
 
 @pytest.mark.parametrize("answers", params([DEFAULTS]))

@@ -142,6 +142,6 @@ def test_conflicted_in_is_left_for_the_user(
     text = base_in.read_text()
     assert "<<<<<<< before updating" in text
     assert "fastapi==0.165.0" in text  # the user's line is kept
-    assert "has merge conflicts from the update; not locked" in output
+    assert "requirements/base.in has merge conflicts; not locked" in output
     assert "make lock" in output
     assert locks(project) == before

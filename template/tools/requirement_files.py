@@ -1,7 +1,7 @@
 """requirements/*.in files: their lock order, and which of them need a new lock.
 
 An .in that says `-c base.txt` or `-r base.in` must be locked after base.in, and again
-whenever base.txt changes. Standard library only.
+whenever base.txt changes. Standard library only, Python 3.9 or newer (tools/lock.py).
 """
 
 from __future__ import annotations
@@ -89,29 +89,13 @@ def changed_since_head(project: Path, path: Path) -> bool:
     return tracked.returncode != 0
 
 
-def answer_at_head(project: Path, answers_file: str, key: str) -> str | None:
-    """The value of `key` in the committed copier answers file (a flat YAML mapping)."""
-    completed = subprocess.run(
-        ["git", "show", f"HEAD:{answers_file}"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        return None
-    match = re.search(rf"^{re.escape(key)}:\s*['\"]?([^'\"\n]*)['\"]?\s*$", completed.stdout, re.MULTILINE)
-    return match.group(1).strip() if match else None
-
-
-def needing_lock(project: Path, files: list[RequirementFile], everything: bool) -> list[RequirementFile]:
+def needing_lock(project: Path, files: list[RequirementFile]) -> list[RequirementFile]:
     """The files to lock, in order: changed since HEAD, missing a lock, or downstream of one."""
     selected: list[RequirementFile] = []
     relocked: set[Path] = set()
     for requirement in files:
         if (
-            everything
-            or not (project / requirement.output).exists()
+            not (project / requirement.output).exists()
             or changed_since_head(project, requirement.source)
             or requirement.depends_on & relocked
         ):
