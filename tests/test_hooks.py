@@ -12,7 +12,7 @@ import lock
 import lock_requirements
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT
+from conftest import TEMPLATE_ROOT, execute, python_or_fail
 from find_python import find_python, interpreter_version, pinned_version
 from lock_requirements import answer_at_head
 from lock_tools import PINS_DIR, provision
@@ -205,3 +205,22 @@ def test_generated_makefile_bootstraps_the_pinned_tool_versions() -> None:
     pins = {path.stem: path.read_text() for path in PINS_DIR.glob("*.in")}
     assert f"pip-tools=={questions['pip_tools_version']['default']}" in pins["pip-tools"]
     assert f"uv=={questions['uv_version']['default']}" in pins["uv"]
+
+
+def test_tools_run_on_the_oldest_python_that_may_start_them(project: Path) -> None:
+    """`make sync` starts tools/find_python.py with whatever python3 the machine has
+    (3.9 on macOS), and copier (3.9+) starts tools/lock.py to see what needs a lock."""
+    oldest = python_or_fail("3.9")
+    shutil.copytree(TEMPLATE_ROOT / "template" / "tools", project / "tools")
+    write(project / ".python-version", "3.13\n")
+
+    found = execute([oldest, "tools/find_python.py"], project)
+    assert found.returncode in (0, 1), found.stderr
+    assert "Traceback" not in found.stderr
+    if found.returncode == 0:
+        assert interpreter_version([found.stdout.strip()]) == "3.13"
+    listing = execute([oldest, "tools/lock.py", "--tool=uv", "--dry-run"], project)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.split() == [
+        f"requirements/{name}.in" for name in ("base", "dev", "prod", "zz-extra")
+    ]
