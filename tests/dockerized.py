@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROD_FILES = ("-f", "compose.yaml", "-f", "compose.prod.yaml")
 # Stand-in base images exist here for these two versions only.
@@ -43,7 +44,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def http(method: str, url: str, body: dict | None = None, timeout: float = 5) -> tuple[int, dict]:
+def http(method: str, url: str, body: object = None, timeout: float = 5) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}

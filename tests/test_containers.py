@@ -6,6 +6,7 @@ these tests fail; they are never skipped.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -13,7 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from dockerized import PROD_FILES, Stack, docker, http, running, wait_for
+from conftest import execute
+from dockerized import PROD_FILES, Stack, docker, free_port, http, running, wait_for
 from test_locks import group
 
 CONTAINERIZED = [
@@ -139,6 +141,7 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
             status, item = http("POST", f"{stack.url}/items", {"name": "from-the-prod-stack"})
             assert status == 201, item
             assert http("GET", f"{stack.url}/items/{item['id']}") == (200, item)
+            assert_bad_input_is_refused_and_documented(stack.url)
 
         if answers.get("worker") == "celery":
             status, queued = http("POST", f"{stack.url}/tasks/add", {"x": 19, "y": 23})
@@ -162,6 +165,27 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
         stopped_in = time.monotonic() - started
         assert stopped_in < 5, f"docker stop took {stopped_in:.1f} s: SIGTERM does not reach the server"
         assert docker("inspect", app, "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+
+
+def assert_bad_input_is_refused_and_documented(url: str) -> None:
+    """What PostgreSQL would refuse is refused first (422, never 500), errors are JSON, and
+    the OpenAPI document lists every status the API answers."""
+    for path in ("/items?limit=-7272", "/items?limit=abc", "/items/1053034234952926464"):
+        status, body = http("GET", f"{url}{path}")
+        assert status == 422, (path, status, body)
+    assert http("POST", f"{url}/items", [{"name": "in a list"}])[0] == 422
+    assert http("POST", f"{url}/items", {"name": "nul\x00"})[0] == 422
+    assert http("POST", f"{url}/items", {"name": "from-the-prod-stack"}) == (
+        409,
+        {"detail": "item 'from-the-prod-stack' exists"},
+    )
+    status, body = http("GET", f"{url}/items/2147483647")
+    assert (status, set(body)) == (404, {"detail"})
+    assert http("GET", f"{url}/no-such-path")[0] == 404  # as JSON: http() parses it
+    paths = http("GET", f"{url}/openapi.json")[1]["paths"]
+    assert {"201", "409", "422", "503"} <= set(paths["/items"]["post"]["responses"])
+    assert {"200", "404", "422", "503"} <= set(paths["/items/{item_id}"]["get"]["responses"])
+    assert {"200", "503"} <= set(paths["/ready"]["get"]["responses"])
 
 
 @pytest.mark.parametrize(
@@ -213,3 +237,72 @@ def test_dev_stack_reloads_source_edits_and_integration_tests_pass(
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
         assert " passed" in tests.stdout
         assert " failed" not in tests.stdout
+
+
+@pytest.mark.parametrize("answers", PARAMS[:1])
+def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """`make up`, `make down`, then `make prod-up`: the production stack must not inherit
+    the development database (initialised with another password), and a wrong password
+    must be named as such, without the password."""
+    project = project_copy(locked, tmp_path, answers)
+    image = f"pst-{uuid.uuid4().hex[:10]}"
+    # No COMPOSE_PROJECT_NAME: the project names are what is tested. Ports and image
+    # names are this test's own.
+    machine = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    machine.update(
+        {"APP_IMAGE": image, "APP_PORT": str(free_port()), "DEBUG_PORT": str(free_port())}
+        | {"DB_PORT": str(free_port()), "REDIS_PORT": str(free_port())}
+    )
+    password = f"prod-{uuid.uuid4().hex}"
+    production = {**machine, **secrets_for(answers), "POSTGRES_PASSWORD": password}
+
+    def make(target: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        return execute(["make", target], project, env, timeout=timeout)
+
+    def remove_everything() -> None:
+        for files in ((), PROD_FILES):
+            docker(
+                "compose",
+                *files,
+                "down",
+                "--volumes",
+                "--timeout",
+                "5",
+                cwd=project,
+                env=production,
+                check=False,
+            )
+        docker("image", "rm", "--force", image, f"{image}-dev", check=False)
+
+    remove_everything()
+    try:
+        up = make("up", machine)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert make("down", machine).returncode == 0
+
+        started = time.monotonic()
+        prod = make("prod-up", production, timeout=300)
+        assert prod.returncode == 0, prod.stdout[-3000:] + prod.stderr[-3000:]
+        assert time.monotonic() - started < 120
+        status, body = http("GET", f"http://127.0.0.1:{machine['APP_PORT']}/ready")
+        assert status == 200, body
+        volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+        assert {"orders-service-dev_db-data", "orders-service-prod_db-data"} <= set(volumes)
+
+        wrong = f"wrong-{uuid.uuid4().hex}"
+        url = f"postgresql+psycopg://orders_service:{wrong}@db:5432/orders_service?connect_timeout=5"
+        refused = docker(
+            *("compose", *PROD_FILES, "run", "--rm", "--no-deps", "-e", "WAIT_TIMEOUT=2"),
+            *("-e", f"DATABASE_URL={url}", "app", "true"),
+            cwd=project,
+            env=production,
+            check=False,
+            timeout=120,
+        )
+        assert refused.returncode != 0
+        assert "database: unavailable: authentication failed" in refused.stderr, refused.stderr
+        assert wrong not in refused.stdout + refused.stderr
+    finally:
+        remove_everything()
