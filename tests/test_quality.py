@@ -75,6 +75,24 @@ def test_precommit_passes_every_hook_on_a_fresh_project(
     assert git(project, "status", "--porcelain") == ""
 
 
+def add_without_locking(project: Path, source: str, requirement: str) -> None:
+    path = project / "requirements" / source
+    path.write_text(path.read_text() + f"{requirement}\n")
+    git(project, "commit", "--quiet", "--all", "--message", f"add {requirement}, forget make lock")
+
+
+def assert_lock_checks_fail_on(project: Path, lock: str, env: dict[str, str]) -> None:
+    """pre-commit's lock-check and CI's lock job both fail, naming the stale lock file."""
+    hook = pre_commit(project, env, "run", "lock-check", "--all-files")
+    assert hook.returncode != 0
+    assert f"requirements/{lock} did not match its .in file" in hook.stdout
+    git(project, "checkout", "--", "requirements/")
+
+    job = run_job(project / ".github/workflows/ci.yml", "lock", project, env)
+    assert job.returncode != 0
+    assert f"requirements/{lock} did not match its .in file: run `make lock`" in job.output
+
+
 @pytest.mark.parametrize(
     "answers",
     params([DEFAULTS, {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}]),
@@ -86,18 +104,9 @@ def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
     workflow = project / ".github/workflows/ci.yml"
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
-    base_in = project / "requirements/base.in"
-    base_in.write_text(base_in.read_text() + "itsdangerous\n")
-    git(project, "commit", "--quiet", "--all", "--message", "add a dependency, forget make lock")
+    add_without_locking(project, "base.in", "itsdangerous")
 
-    hook = pre_commit(project, tool_environment, "run", "lock-check", "--all-files")
-    assert hook.returncode != 0
-    assert "requirements/base.txt did not match its .in file" in hook.stdout
-    git(project, "checkout", "--", "requirements/")
-
-    job = run_job(workflow, "lock", project, tool_environment)
-    assert job.returncode != 0
-    assert "requirements/base.txt did not match its .in file: run `make lock`" in job.output
+    assert_lock_checks_fail_on(project, "base.txt", tool_environment)
     # The job re-locked in passing: committing that is the fix, and the job agrees.
     assert "itsdangerous==" in (project / "requirements/base.txt").read_text()
     git(project, "commit", "--quiet", "--all", "--message", "make lock")
@@ -133,17 +142,9 @@ def test_a_new_in_file_is_locked_and_checked_like_the_others(
     assert pre_commit(project, tool_environment, "run", "lock-check", "--all-files").returncode == 0
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
-    docs_in = project / "requirements/docs.in"
-    docs_in.write_text(docs_in.read_text() + "sphinx-rtd-theme\n")
-    git(project, "commit", "--quiet", "--all", "--message", "a docs theme, without make lock")
+    add_without_locking(project, "docs.in", "sphinx-rtd-theme")
 
-    hook = pre_commit(project, tool_environment, "run", "lock-check", "--all-files")
-    assert hook.returncode != 0
-    assert "requirements/docs.txt did not match its .in file" in hook.stdout
-    git(project, "checkout", "--", "requirements/")
-    job = run_job(workflow, "lock", project, tool_environment)
-    assert job.returncode != 0
-    assert "requirements/docs.txt did not match its .in file: run `make lock`" in job.output
+    assert_lock_checks_fail_on(project, "docs.txt", tool_environment)
     assert "sphinx-rtd-theme==" in (project / "requirements/docs.txt").read_text()
 
 
