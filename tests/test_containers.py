@@ -308,6 +308,13 @@ def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
         assert refused.returncode != 0
         assert "database: unavailable: authentication failed" in refused.stderr, refused.stderr
         assert wrong not in refused.stdout + refused.stderr
+
+        # Stopping needs no password.
+        down = make("prod-down", machine)
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert not docker(
+            "ps", "--quiet", "--filter", "label=com.docker.compose.project=orders-service-prod"
+        ).stdout
     finally:
         remove_everything()
 
