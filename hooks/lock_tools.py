@@ -41,7 +41,7 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def provision(tool: str, python: list[str]) -> Path:
+def provision(tool: str, python: str) -> Path:
     """Install the pinned `tool` into a cached venv built by `python`; return its python.
 
     The venv's name carries the digest of the pins file, so a template release that
@@ -49,9 +49,9 @@ def provision(tool: str, python: list[str]) -> Path:
     """
     pins = PINS_DIR / f"{tool}.txt"
     digest = hashlib.sha256(pins.read_bytes()).hexdigest()[:12]
-    version = interpreter_version(python)
+    version = interpreter_version([python])
     if version is None:
-        raise LockError(f"{' '.join(python)} does not run")
+        raise LockError(f"{python} does not run")
     venv = cache_root() / "tools" / f"{tool}-{digest}-py{version}"
     if (venv / ".complete").exists():
         return _venv_python(venv)
@@ -59,7 +59,7 @@ def provision(tool: str, python: list[str]) -> Path:
     venv.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{venv.name}.", dir=venv.parent))
     try:
-        _run_quietly([*python, "-m", "venv", "--clear", str(staging)], "create a virtual environment")
+        _run_quietly([python, "-m", "venv", "--clear", str(staging)], "create a virtual environment")
         _run_quietly(
             [
                 str(_venv_python(staging)),
@@ -104,7 +104,7 @@ def tool_python(name: str, python_version: str) -> str:
     """An interpreter that runs lock tool `name` ("pip-tools" or "uv") for `python_version`."""
     if name == "uv":
         # uv resolves for any version: whatever interpreter carries it will do.
-        return sys.executable if _importable("uv") else str(provision("uv", [sys.executable]))
+        return sys.executable if _importable("uv") else str(provision("uv", sys.executable))
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if running == python_version and _importable("piptools"):
         return sys.executable
@@ -116,4 +116,4 @@ def tool_python(name: str, python_version: str) -> str:
             f"{missing_message(python_version, preferred)}\n"
             "      (The uv lock tool resolves for any version without that interpreter.)"
         )
-    return str(provision("pip-tools", [python]))
+    return str(provision("pip-tools", python))

@@ -187,14 +187,14 @@ def test_a_broken_candidate_is_not_trusted(tmp_path: Path) -> None:
 def test_provisioned_tool_is_cached_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PST_CACHE_DIR", str(tmp_path / "cache"))
 
-    python = provision("uv", [sys.executable])
+    python = provision("uv", sys.executable)
     marker = python.parent.parent / ".complete"
     first = marker.stat().st_mtime_ns
 
     assert subprocess.run(
         [str(python), "-m", "uv", "--version"], capture_output=True, text=True, check=True
     ).stdout.startswith("uv ")
-    assert provision("uv", [sys.executable]) == python
+    assert provision("uv", sys.executable) == python
     assert marker.stat().st_mtime_ns == first
     assert [p.name for p in (tmp_path / "cache" / "tools").iterdir()] == [python.parent.parent.name]
 
