@@ -31,14 +31,12 @@ def cache_root() -> Path:
     override = os.environ.get("PST_CACHE_DIR")
     if override:
         return Path(override)
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "python-service-template"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "python-service-template"
 
 
 def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return venv / "bin" / "python"
 
 
 def provision(tool: str, python: str) -> Path:

@@ -71,8 +71,6 @@ def _candidates(version: str) -> Iterator[list[str]]:
         found = shutil.which(name)
         if found:
             yield [found]
-    if os.name == "nt" and shutil.which("py"):
-        yield ["py", f"-{version}"]
     yield from _managed_installs(version)
     uv = shutil.which("uv")
     if uv:
