@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pre-commit's hooks run the tools of .venv (requirements/dev.txt pins them).
+export PATH := $(abspath $(BIN)):$(PATH)
 # Where `make generate` writes the new service, and extra copier options
 # (e.g. COPIER_ARGS="--defaults --data project_name=Orders").
 DEST ?=

@@ -9,9 +9,16 @@ from pathlib import Path
 
 from conftest import TEMPLATE_ROOT
 
-TASKS_TEMPLATE = "template/src/{{package_name}}/{% if worker == 'celery' %}tasks.py{% endif %}.jinja"
-TASKS_TEST_TEMPLATE = "template/tests/unit/{% if worker == 'celery' %}test_tasks.py{% endif %}.jinja"
-APP_TEMPLATE = "template/src/{{package_name}}/app.py.jinja"
+SOURCE = "template/src/{{package_name}}/"
+TASKS_TEMPLATES = [
+    SOURCE + "{% if framework == 'fastapi' and worker == 'celery' %}tasks.py{% endif %}.jinja",
+    SOURCE + "{% if framework == 'flask' and worker == 'celery' %}tasks.py{% endif %}.jinja",
+    "template/tests/unit/{% if worker == 'celery' %}test_tasks.py{% endif %}.jinja",
+]
+APP_TEMPLATES = [
+    SOURCE + "{% if framework == 'fastapi' %}app.py{% endif %}.jinja",
+    SOURCE + "{% if framework == 'flask' %}app.py{% endif %}.jinja",
+]
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -34,12 +41,13 @@ def release(template: Path, tag: str) -> None:
 
 def as_0_1_0(template: Path) -> None:
     """Undo what 0.2.0 renamed: the /tasks routes lived in jobs.py."""
-    for new in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE):
+    for new in TASKS_TEMPLATES:
         source = template / new
         source.rename(source.with_name(source.name.replace("tasks.py", "jobs.py")))
-    app = template / APP_TEMPLATE
-    old_import = "{{ package_name }}.jobs import"
-    app.write_text(app.read_text().replace("{{ package_name }}.tasks import", old_import))
+    for path in APP_TEMPLATES:
+        app = template / path
+        old_import = "{{ package_name }}.jobs import"
+        app.write_text(app.read_text().replace("{{ package_name }}.tasks import", old_import))
 
 
 def copy_of_this_checkout(destination: Path) -> Path:
@@ -58,10 +66,10 @@ def template_releases(where: Path) -> Path:
     git(template, "init", "-q", "-b", "main")
     as_0_1_0(template)
     release(template, "v0.1.0")
-    for path in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE):
+    for path in TASKS_TEMPLATES:
         old = template / path
         old.with_name(old.name.replace("tasks.py", "jobs.py")).unlink()
-    for path in (TASKS_TEMPLATE, TASKS_TEST_TEMPLATE, APP_TEMPLATE):
+    for path in TASKS_TEMPLATES + APP_TEMPLATES:
         shutil.copy2(TEMPLATE_ROOT / path, template / path)
     release(template, "v0.2.0")
     return template

@@ -11,11 +11,10 @@ from pathlib import Path
 import lock
 import lock_requirements
 import pytest
-import yaml
 from conftest import TEMPLATE_ROOT, execute, python_or_fail
 from find_python import find_python, interpreter_version, pinned_version
 from lock_requirements import answer_at_head
-from lock_tools import PINS_DIR, provision
+from lock_tools import provision
 from requirement_files import discover, in_stages, needing_lock
 
 
@@ -197,14 +196,6 @@ def test_provisioned_tool_is_cached_and_reused(tmp_path: Path, monkeypatch: pyte
     assert provision("uv", sys.executable) == python
     assert marker.stat().st_mtime_ns == first
     assert [p.name for p in (tmp_path / "cache" / "tools").iterdir()] == [python.parent.parent.name]
-
-
-def test_generated_makefile_bootstraps_the_pinned_tool_versions() -> None:
-    questions = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
-
-    pins = {path.stem: path.read_text() for path in PINS_DIR.glob("*.in")}
-    assert f"pip-tools=={questions['pip_tools_version']['default']}" in pins["pip-tools"]
-    assert f"uv=={questions['uv_version']['default']}" in pins["uv"]
 
 
 def test_tools_run_on_the_oldest_python_that_may_start_them(project: Path) -> None:

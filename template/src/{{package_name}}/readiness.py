@@ -1,18 +1,19 @@
-"""Dependency checks behind GET /ready: the service may take traffic only when they pass."""
-{% if worker == "celery" or database == "postgresql" %}
-{%- if worker == "celery" %}
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-{%- endif %}
-{%- if database == "postgresql" %}
-from sqlalchemy import text
-{%- endif %}
-{% endif %}
-{%- if database == "postgresql" %}
-from {{ package_name }}.db import Database
-{%- endif %}
-from {{ package_name }}.settings import Settings
+"""Dependency checks behind GET /ready and the entrypoint's wait: the service may take
+traffic only when they pass. The checks themselves are listed in dependencies.py."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Check:
+    """One backing service: its name in /ready, the setting to fix when it fails, and a
+    call that raises when it does not answer."""
+
+    name: str
+    setting: str
+    run: Callable[[], object]
+
 
 # What a failed connection means, found in the driver's message (psycopg's, redis-py's),
 # in the order they are tried: PostgreSQL says "role ... does not exist" for a wrong user,
@@ -65,35 +66,13 @@ def describe_failure(error: BaseException) -> str:
     return f"failed ({type(error).__name__})"
 
 
-def check_readiness(
-    settings: Settings,
-{%- if database == "postgresql" %}
-    database: Database,
-{%- endif %}
-) -> tuple[bool, dict[str, str]]:
+def check_readiness(checks: Iterable[Check]) -> tuple[bool, dict[str, str]]:
     """Return (ready, {dependency: "ok" | "unavailable: <cause>"}) without raising."""
-    checks: dict[str, str] = {}
-{%- if database == "postgresql" %}
-    try:
-        with database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as error:  # noqa: BLE001 - any failure means "not ready"
-        checks["database"] = f"unavailable: {describe_failure(error)}"
-{%- endif %}
-{%- if worker == "celery" %}
-    try:
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=settings.redis_timeout,
-            socket_timeout=settings.redis_timeout,
-            # One attempt: whoever asks (a probe, the entrypoint's wait) asks again.
-            retry=Retry(NoBackoff(), 0),
-        )
-        client.ping()
-        client.close()
-        checks["redis"] = "ok"
-    except Exception as error:  # noqa: BLE001 - any failure means "not ready"
-        checks["redis"] = f"unavailable: {describe_failure(error)}"
-{%- endif %}
-    return all(value == "ok" for value in checks.values()), checks
+    states: dict[str, str] = {}
+    for check in checks:
+        try:
+            check.run()
+            states[check.name] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+            states[check.name] = f"unavailable: {describe_failure(error)}"
+    return all(state == "ok" for state in states.values()), states

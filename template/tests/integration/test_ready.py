@@ -1,4 +1,3 @@
-{%- set json = ".json()" if framework == "fastapi" else ".json" -%}
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -7,4 +6,4 @@ pytestmark = pytest.mark.integration
 def test_ready_with_real_dependencies(client) -> None:
     response = client.get("/ready")
 
-    assert response.status_code == 200, response{{ json }}
+    assert response.status_code == 200, response.json()
