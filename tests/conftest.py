@@ -1,47 +1,16 @@
-"""Shared fixtures: generating services from this checkout and inspecting them."""
+"""Fixtures: services generated from this checkout, once per session, and the machine's
+interpreters and package sources. Helpers are in support.py."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from copier import run_copy
-from plumbum import local
-
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
-# The hooks and the generated project's tools are scripts, not packages.
-sys.path[:0] = [str(TEMPLATE_ROOT / "hooks"), str(TEMPLATE_ROOT / "template" / "tools")]
-
-from find_python import find_python  # noqa: E402
-
-COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
-FRAMEWORKS = ("fastapi", "flask")
-DATABASES = ("postgresql", "none")
-WORKERS = ("celery", "none")
-LOCK_TOOLS = ("pip-tools", "uv")
-ALL_COMBINATIONS = list(itertools.product(FRAMEWORKS, DATABASES, WORKERS, LOCK_TOOLS))
-
-
-def combination_id(combination: tuple[str, ...]) -> str:
-    return "-".join(combination)
-
-
-def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:
-    return {
-        "project_name": "Orders Service",
-        "framework": framework,
-        "database": database,
-        "worker": worker,
-        "lock_tool": lock_tool,
-        **extra,
-    }
+from support import answers_for, combination_id, python_or_fail, render, task_environment
+from template_releases import template_releases
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,45 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "GIT_COMMITTER_EMAIL": "tests@example.com",
     }.items():
         os.environ.setdefault(variable, value)
-
-
-@contextmanager
-def task_environment(set_: dict[str, str], unset: Iterable[str] = ()) -> Iterator[None]:
-    """Change the environment copier's tasks see, for the duration of the block.
-
-    Copier hands tasks plumbum's copy of the environment, taken when plumbum was
-    imported, so os.environ alone (monkeypatch.setenv) would not reach the hooks.
-    """
-    with pytest.MonkeyPatch.context() as patch, local.env():
-        for name, value in set_.items():
-            patch.setenv(name, value)
-            local.env[name] = value
-        for name in unset:
-            patch.delenv(name, raising=False)
-            local.env.pop(name, None)
-        yield
-
-
-def render(
-    destination: Path,
-    answers: dict[str, str],
-    *,
-    skip_tasks: bool,
-    src: Path = TEMPLATE_ROOT,
-    vcs_ref: str = "HEAD",
-) -> Path:
-    """Generate a project through copier's API, as `copier copy --trust --defaults` would."""
-    run_copy(
-        str(src),
-        str(destination),
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        skip_tasks=skip_tasks,
-        vcs_ref=vcs_ref,
-    )
-    return destination
 
 
 @pytest.fixture(scope="session")
@@ -164,37 +94,4 @@ def tool_environment(machine_local_sources: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def releases(tmp_path: Path) -> Path:
     """This template as a git repository tagged v0.1.0 (before the 0.2.0 rename) and v0.2.0."""
-    from template_releases import template_releases  # imports this module
-
     return template_releases(tmp_path)
-
-
-def python_or_fail(version: str) -> str:
-    """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
-    python = find_python(version)
-    assert python is not None, f"Python {version} is needed by this test and was not found"
-    return python
-
-
-def execute(
-    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run a command, its output captured, for the test to judge."""
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
-    """Run a command that must succeed; its output, or a failure that shows it."""
-    completed = execute(command, cwd, env, timeout)
-    output = f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
-    assert completed.returncode == 0, f"{' '.join(command)} failed ({completed.returncode}):\n{output}"
-    return completed.stdout + completed.stderr
-
-
-def make_venv(python: str, where: Path) -> Path:
-    if where.exists():
-        shutil.rmtree(where)
-    run([python, "-m", "venv", str(where)], cwd=where.parent)
-    return where / "bin" / "python"

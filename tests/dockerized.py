@@ -18,7 +18,6 @@ from typing import Any
 
 PROD_FILES = ("-f", "compose.yaml", "-f", "compose.prod.yaml")
 # Stand-in base images exist here for these two versions only.
-DOCKER_PYTHONS = ("3.13", "3.11")
 
 
 def docker(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import filecmp
 import shutil
-import subprocess
 from pathlib import Path
 
-from conftest import TEMPLATE_ROOT
+from support import TEMPLATE_ROOT, copy_of_this_checkout, git
 
 SOURCE = "template/src/{{package_name}}/"
 TASKS_TEMPLATES = [
@@ -19,18 +18,6 @@ APP_TEMPLATES = [
     SOURCE + "{% if framework == 'fastapi' %}app.py{% endif %}.jinja",
     SOURCE + "{% if framework == 'flask' %}app.py{% endif %}.jinja",
 ]
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def new_repository(path: Path, message: str) -> Path:
-    """`path` as a git repository on main, everything in it committed."""
-    git(path, "init", "-q", "-b", "main")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", message)
-    return path
 
 
 def release(template: Path, tag: str) -> None:
@@ -48,16 +35,6 @@ def as_0_1_0(template: Path) -> None:
         app = template / path
         old_import = "{{ package_name }}.jobs import"
         app.write_text(app.read_text().replace("{{ package_name }}.tasks import", old_import))
-
-
-def copy_of_this_checkout(destination: Path) -> Path:
-    """The files git would commit (tracked, or new and not ignored): no venv, no caches."""
-    listed = git(TEMPLATE_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        if (TEMPLATE_ROOT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(TEMPLATE_ROOT / name, destination / name)
-    return destination
 
 
 def template_releases(where: Path) -> Path:

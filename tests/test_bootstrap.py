@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, execute, render
 from copier import run_update
-from template_releases import differences, git, new_repository, release
+from support import TEMPLATE_ROOT, execute, git, new_repository, render
+from template_releases import differences, release
 
 SCRIPT = ".github/scripts/bootstrap_service.py"
 WORKFLOW = ".github/workflows/bootstrap.yml"

@@ -15,29 +15,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, execute
 from dockerized import PROD_FILES, Stack, docker, free_port, http, running, wait_for
+from support import DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_EVERY_SERVICE_311, TEMPLATE_ROOT, execute
 from test_locks import group
 
 CONTAINERIZED = [
     # The defaults (FastAPI, PostgreSQL, no worker, pip-tools).
     {},
-    {
-        "framework": "flask",
-        "database": "postgresql",
-        "worker": "celery",
-        "lock_tool": "uv",
-        "python_version": "3.11",
-    },
+    FLASK_EVERY_SERVICE_311,
     {"framework": "fastapi", "database": "none", "worker": "celery", "lock_tool": "uv"},
     # The newest version offered, every backing service: built on python:3.14-slim.
-    {
-        "framework": "fastapi",
-        "database": "postgresql",
-        "worker": "celery",
-        "lock_tool": "uv",
-        "python_version": "3.14",
-    },
+    FASTAPI_EVERY_SERVICE_314,
 ]
 PARAMS = [
     pytest.param(
@@ -64,7 +52,7 @@ def project_copy(locked, tmp_path: Path, answers: dict[str, str]) -> Path:
 
 
 def target_python(answers: dict[str, str]) -> str:
-    return answers.get("python_version", "3.13")
+    return answers.get("python_version", DEFAULT_PYTHON)
 
 
 def secrets_for(answers: dict[str, str]) -> dict[str, str]:
@@ -324,8 +312,8 @@ def test_every_offered_python_version_is_built_or_installed_and_tested() -> None
     from test_generated_project import INSTALLED
 
     offered = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())["python_version"]["choices"]
-    in_images = {answers.get("python_version", "3.13") for answers in CONTAINERIZED}
-    on_the_host = {answers.get("python_version", "3.13") for answers in INSTALLED}
+    in_images = {answers.get("python_version", DEFAULT_PYTHON) for answers in CONTAINERIZED}
+    on_the_host = {answers.get("python_version", DEFAULT_PYTHON) for answers in INSTALLED}
 
     assert set(offered) <= in_images | on_the_host
     # Images exist for every offered version but 3.12 (no Debian suite has it to build a

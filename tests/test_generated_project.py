@@ -8,26 +8,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COPIER_PYTHON, make_venv, python_or_fail, run
+from support import (
+    COPIER_PYTHON,
+    DEFAULT_PYTHON,
+    FLASK_EVERY_SERVICE_311,
+    FLASK_NO_SERVICE_312,
+    make_venv,
+    python_or_fail,
+    run,
+)
 from test_locks import group
 
 # Representative combinations, three Python versions, both lock tools.
 INSTALLED = [
     {"framework": "fastapi", "database": "postgresql", "worker": "celery", "lock_tool": "pip-tools"},
-    {
-        "framework": "flask",
-        "database": "none",
-        "worker": "none",
-        "lock_tool": "pip-tools",
-        "python_version": "3.12",
-    },
-    {
-        "framework": "flask",
-        "database": "postgresql",
-        "worker": "celery",
-        "lock_tool": "uv",
-        "python_version": "3.11",
-    },
+    FLASK_NO_SERVICE_312,
+    FLASK_EVERY_SERVICE_311,
     {
         "framework": "fastapi",
         "database": "none",
@@ -47,7 +43,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
     locked, tmp_path: Path, answers: dict[str, str]
 ) -> None:
     project = locked(**answers)
-    target = answers.get("python_version", "3.13")
+    target = answers.get("python_version", DEFAULT_PYTHON)
     python = python_or_fail(target)
 
     dev = make_venv(python, tmp_path / "dev")
@@ -90,7 +86,7 @@ def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(
     """`make lock` must write what the copier hook wrote: CI's freshness check relies on it."""
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)
-    python = python_or_fail(answers.get("python_version", "3.13"))
+    python = python_or_fail(answers.get("python_version", DEFAULT_PYTHON))
     before = {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
 
     run(["make", "sync", f"PYTHON={python}"], project)
@@ -113,7 +109,7 @@ def test_make_lock_refuses_an_interpreter_of_another_version(
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)
     before = {p.name: p.read_text() for p in (project / "requirements").glob("*.txt")}
-    wrong = python_or_fail("3.11" if answers.get("python_version", "3.13") != "3.11" else "3.12")
+    wrong = python_or_fail("3.11" if answers.get("python_version", DEFAULT_PYTHON) != "3.11" else "3.12")
 
     completed = subprocess.run(
         ["make", "lock", f"LOCK_PYTHON={wrong}"], cwd=project, capture_output=True, text=True, check=False

@@ -11,21 +11,17 @@ from pathlib import Path
 import lock
 import lock_requirements
 import pytest
-from conftest import TEMPLATE_ROOT, execute, python_or_fail
 from find_python import find_python, interpreter_version, pinned_version
 from lock_requirements import answer_at_head
 from lock_tools import provision
 from requirement_files import discover, in_stages, needing_lock
+from support import TEMPLATE_ROOT, execute, git, python_or_fail
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import answers_for, python_or_fail, render, run, task_environment
 from lock_tools import tool_python
+from support import OFFLINE, answers_for, python_or_fail, render, run, task_environment
 
-DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
-
-
-# Every package index unreachable, for pip and for uv.
-OFFLINE = {
-    "PIP_CONFIG_FILE": os.devnull,
-    "PIP_INDEX_URL": DEAD_INDEX,
-    "PIP_RETRIES": "0",
-    "PIP_TIMEOUT": "3",
-    "UV_INDEX_URL": DEAD_INDEX,
-    "UV_HTTP_RETRIES": "0",
-    "UV_NO_CACHE": "1",
-}
 LOCAL_SOURCES = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_EXTRA_INDEX_URL")
 
 

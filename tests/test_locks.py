@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COPIER_PYTHON
 from lock import compile_command, compile_environment
 from lock_tools import tool_python
 from lockfiles import read_pins
+from support import COPIER_PYTHON, DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_NO_SERVICE_312
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
 LOCKED = [
@@ -23,20 +23,8 @@ LOCKED = [
     ),
     {"framework": "fastapi", "database": "postgresql", "worker": "celery", "lock_tool": "pip-tools"},
     # A version with no interpreter on this machine: uv resolves for it all the same.
-    {
-        "framework": "fastapi",
-        "database": "postgresql",
-        "worker": "celery",
-        "lock_tool": "uv",
-        "python_version": "3.14",
-    },
-    {
-        "framework": "flask",
-        "database": "none",
-        "worker": "none",
-        "lock_tool": "pip-tools",
-        "python_version": "3.12",
-    },
+    FASTAPI_EVERY_SERVICE_314,
+    FLASK_NO_SERVICE_312,
 ]
 
 
@@ -101,7 +89,7 @@ def test_nothing_machine_local_leaks_into_locks(
 
 @pytest.mark.parametrize("answers", [p for p in PARAMS if p.values[0]["lock_tool"] == "pip-tools"])
 def test_pip_tools_resolves_for_the_target_python(locked, answers: dict[str, str]) -> None:
-    target = answers.get("python_version", "3.13")
+    target = answers.get("python_version", DEFAULT_PYTHON)
     assert target != COPIER_PYTHON, "this test needs a target version other than copier's"
 
     for lock in (locked(**answers) / "requirements").glob("*.txt"):

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ALL_COMBINATIONS, TEMPLATE_ROOT, combination_id
+from support import ALL_COMBINATIONS, TEMPLATE_ROOT, combination_id
 
 # Windows refuses these characters and the control characters in a file name; macOS
 # refuses ':' (Finder shows it as '/').

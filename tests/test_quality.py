@@ -18,10 +18,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ALL_COMBINATIONS, execute
 from dockerized import Stack, free_port
 from lockfiles import read_pins
-from template_releases import copy_of_this_checkout, git, new_repository
+from support import (
+    ALL_COMBINATIONS,
+    DEFAULT_CHOICES,
+    FLASK_EVERY_SERVICE_311,
+    copy_of_this_checkout,
+    execute,
+    git,
+    new_repository,
+)
 from test_locks import group
 from workflows import run_job
 
@@ -40,7 +47,7 @@ def params(answer_sets: list[dict[str, str]]) -> list:
     ]
 
 
-DEFAULTS = {"framework": "fastapi", "database": "postgresql", "worker": "none", "lock_tool": "pip-tools"}
+DEFAULTS = DEFAULT_CHOICES
 
 
 def committed_copy(source: Path, destination: Path) -> Path:
@@ -82,8 +89,15 @@ def add_without_locking(project: Path, source: str, requirement: str) -> None:
     git(project, "commit", "--quiet", "--all", "--message", f"add {requirement}, forget make lock")
 
 
-def assert_lock_checks_fail_on(project: Path, lock: str, env: dict[str, str]) -> None:
-    """pre-commit's lock-check and CI's lock job both fail, naming the stale lock file."""
+def assert_unlocked_edit_fails_the_lock_checks(
+    project: Path, source: str, requirement: str, env: dict[str, str]
+) -> None:
+    """`requirement` added to `source` and committed without `make lock`: pre-commit's
+    lock-check and CI's lock job both fail naming the stale lock file, and the job
+    re-locks in passing (committing that is the fix)."""
+    add_without_locking(project, source, requirement)
+    lock = source.replace(".in", ".txt")
+
     hook = pre_commit(project, env, "run", "lock-check", "--all-files")
     assert hook.returncode != 0
     assert f"requirements/{lock} did not match its .in file" in hook.stdout
@@ -92,6 +106,7 @@ def assert_lock_checks_fail_on(project: Path, lock: str, env: dict[str, str]) ->
     job = run_job(project / ".github/workflows/ci.yml", "lock", project, env)
     assert job.returncode != 0
     assert f"requirements/{lock} did not match its .in file: run `make lock`" in job.output
+    assert f"{requirement}==" in (project / "requirements" / lock).read_text()
 
 
 @pytest.mark.parametrize(
@@ -105,11 +120,8 @@ def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
     workflow = project / ".github/workflows/ci.yml"
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
-    add_without_locking(project, "base.in", "itsdangerous")
+    assert_unlocked_edit_fails_the_lock_checks(project, "base.in", "itsdangerous", tool_environment)
 
-    assert_lock_checks_fail_on(project, "base.txt", tool_environment)
-    # The job re-locked in passing: committing that is the fix, and the job agrees.
-    assert "itsdangerous==" in (project / "requirements/base.txt").read_text()
     git(project, "commit", "--quiet", "--all", "--message", "make lock")
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
@@ -143,10 +155,7 @@ def test_a_new_in_file_is_locked_and_checked_like_the_others(
     assert pre_commit(project, tool_environment, "run", "lock-check", "--all-files").returncode == 0
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
-    add_without_locking(project, "docs.in", "sphinx-rtd-theme")
-
-    assert_lock_checks_fail_on(project, "docs.txt", tool_environment)
-    assert "sphinx-rtd-theme==" in (project / "requirements/docs.txt").read_text()
+    assert_unlocked_edit_fails_the_lock_checks(project, "docs.in", "sphinx-rtd-theme", tool_environment)
 
 
 @pytest.mark.parametrize("answers", params([DEFAULTS]))
@@ -173,17 +182,7 @@ def test_ci_lint_and_unit_test_jobs_pass_here(
 
 @pytest.mark.parametrize(
     "answers",
-    params(
-        [
-            {
-                "framework": "flask",
-                "database": "postgresql",
-                "worker": "celery",
-                "lock_tool": "uv",
-                "python_version": "3.11",
-            }
-        ]
-    ),
+    params([FLASK_EVERY_SERVICE_311]),
 )
 def test_ci_integration_job_runs_the_tests_against_real_services(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]

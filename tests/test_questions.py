@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, render
+from support import TEMPLATE_ROOT, render
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 

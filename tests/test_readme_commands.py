@@ -6,8 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import TEMPLATE_ROOT, run
 from lockfiles import read_pins
+from support import TEMPLATE_ROOT, run
 
 
 def quick_start_commands() -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ALL_COMBINATIONS, answers_for, combination_id, render
+from support import ALL_COMBINATIONS, answers_for, combination_id, render
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import answers_for, execute, render
 from copier import run_update
-from template_releases import differences, git, new_repository, release
+from support import answers_for, execute, git, new_repository, render
+from template_releases import differences, release
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 ANSWERS = answers_for("fastapi", "postgresql", "celery", "uv")

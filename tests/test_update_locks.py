@@ -7,17 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_ROOT, answers_for, render, task_environment
 from copier import run_update
 from lockfiles import read_pins
-from template_releases import git, release
+from support import OFFLINE, TEMPLATE_ROOT, answers_for, git, render, task_environment
+from template_releases import release
 
-OFFLINE = {
-    "UV_OFFLINE": "1",
-    "UV_INDEX_URL": "http://127.0.0.1:9/simple",
-    "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-    "PIP_CONFIG_FILE": "/dev/null",
-}
 BASE_IN = "template/requirements/base.in.jinja"
 
 

@@ -1,0 +1,188 @@
+"""What the tests share besides fixtures: the template's questions and answer sets, how
+a project is generated, and small process and git helpers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy
+from plumbum import local
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+# The hooks and the generated project's tools are scripts, not packages.
+sys.path[:0] = [str(TEMPLATE_ROOT / "hooks"), str(TEMPLATE_ROOT / "template" / "tools")]
+
+from find_python import find_python  # noqa: E402
+
+QUESTIONS = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+
+
+def choices(question: str) -> tuple[str, ...]:
+    """The values copier.yml offers for `question`, in its order."""
+    offered = QUESTIONS[question]["choices"]
+    return tuple(offered.values() if isinstance(offered, dict) else offered)
+
+
+FRAMEWORKS = choices("framework")
+DATABASES = choices("database")
+WORKERS = choices("worker")
+LOCK_TOOLS = choices("lock_tool")
+PYTHON_VERSIONS = choices("python_version")
+DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
+ALL_COMBINATIONS = list(itertools.product(FRAMEWORKS, DATABASES, WORKERS, LOCK_TOOLS))
+COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+# Every package index unreachable, for pip and for uv.
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
+OFFLINE = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "PIP_INDEX_URL": DEAD_INDEX,
+    "PIP_RETRIES": "0",
+    "PIP_TIMEOUT": "3",
+    "UV_INDEX_URL": DEAD_INDEX,
+    "UV_HTTP_RETRIES": "0",
+    "UV_NO_CACHE": "1",
+    "UV_OFFLINE": "1",
+}
+
+
+# copier.yml's default for each choice a test varies.
+VARIED = ("framework", "database", "worker", "lock_tool")
+DEFAULT_CHOICES = {name: QUESTIONS[name]["default"] for name in VARIED}
+
+# Answer sets that several modules test, each generated once per session (`locked`).
+FLASK_EVERY_SERVICE_311 = {
+    "framework": "flask",
+    "database": "postgresql",
+    "worker": "celery",
+    "lock_tool": "uv",
+    "python_version": "3.11",
+}
+FASTAPI_EVERY_SERVICE_314 = {
+    "framework": "fastapi",
+    "database": "postgresql",
+    "worker": "celery",
+    "lock_tool": "uv",
+    "python_version": "3.14",
+}
+FLASK_NO_SERVICE_312 = {
+    "framework": "flask",
+    "database": "none",
+    "worker": "none",
+    "lock_tool": "pip-tools",
+    "python_version": "3.12",
+}
+
+
+def answers(**chosen: str) -> dict[str, str]:
+    """A whole answer set: copier.yml's defaults, a project name, and what a test chose."""
+    return {"project_name": "Orders Service", "python_version": DEFAULT_PYTHON, **DEFAULT_CHOICES, **chosen}
+
+
+def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:
+    return answers(framework=framework, database=database, worker=worker, lock_tool=lock_tool, **extra)
+
+
+def combination_id(combination: tuple[str, ...]) -> str:
+    return "-".join(combination)
+
+
+@contextmanager
+def task_environment(set_: dict[str, str], unset: Iterable[str] = ()) -> Iterator[None]:
+    """Change the environment copier's tasks see, for the duration of the block.
+
+    Copier hands tasks plumbum's copy of the environment, taken when plumbum was
+    imported, so os.environ alone (monkeypatch.setenv) would not reach the hooks.
+    """
+    with pytest.MonkeyPatch.context() as patch, local.env():
+        for name, value in set_.items():
+            patch.setenv(name, value)
+            local.env[name] = value
+        for name in unset:
+            patch.delenv(name, raising=False)
+            local.env.pop(name, None)
+        yield
+
+
+def render(
+    destination: Path,
+    answers: dict[str, str],
+    *,
+    skip_tasks: bool,
+    src: Path = TEMPLATE_ROOT,
+    vcs_ref: str = "HEAD",
+) -> Path:
+    """Generate a project through copier's API, as `copier copy --trust --defaults` would."""
+    run_copy(
+        str(src),
+        str(destination),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        skip_tasks=skip_tasks,
+        vcs_ref=vcs_ref,
+    )
+    return destination
+
+
+def python_or_fail(version: str) -> str:
+    """An interpreter of `version`; the suite is meant to run where 3.11 to 3.13 exist."""
+    python = find_python(version)
+    assert python is not None, f"Python {version} is needed by this test and was not found"
+    return python
+
+
+def execute(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, its output captured, for the test to judge."""
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+    """Run a command that must succeed; its output, or a failure that shows it."""
+    completed = execute(command, cwd, env, timeout)
+    output = f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+    assert completed.returncode == 0, f"{' '.join(command)} failed ({completed.returncode}):\n{output}"
+    return completed.stdout + completed.stderr
+
+
+def make_venv(python: str, where: Path) -> Path:
+    if where.exists():
+        shutil.rmtree(where)
+    run([python, "-m", "venv", str(where)], cwd=where.parent)
+    return where / "bin" / "python"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def new_repository(path: Path, message: str) -> Path:
+    """`path` as a git repository on main, everything in it committed."""
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", message)
+    return path
+
+
+def copy_of_this_checkout(destination: Path) -> Path:
+    """The files git would commit (tracked, or new and not ignored): no venv, no caches."""
+    listed = git(TEMPLATE_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        if (TEMPLATE_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / name, destination / name)
+    return destination
