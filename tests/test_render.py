@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ALL_COMBINATIONS, answers_for, combination_id, render
+from support import ALL_COMBINATIONS, TEMPLATE_ROOT, answers_for, combination_id, render
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
@@ -159,9 +159,8 @@ def test_container_files_pass_their_linters(rendered, combination: tuple[str, ..
     project = rendered(*combination)
     scripts = sorted((project / "scripts").glob("*.sh"))
 
-    assert {s.name for s in scripts} == {"entrypoint.sh", "start-dev.sh", "start-prod.sh"} | (
-        {"start-worker.sh"} if worker == "celery" else set()
-    )
+    expected = {"entrypoint.sh", "healthcheck.sh", "start-dev.sh", "start-prod.sh"}
+    assert {s.name for s in scripts} == expected | ({"start-worker.sh"} if worker == "celery" else set())
     for script in scripts:
         assert script.stat().st_mode & 0o111, f"{script.name} is not executable"
         assert b"\r\n" not in script.read_bytes()
@@ -190,3 +189,28 @@ def test_github_expressions_reach_the_workflow_byte_for_byte(rendered, combinati
     assert GITHUB_SYNTAX.findall(workflow) == expressions
     assert "${{ github.event_name == 'pull_request' }}" in workflow
     assert "type=semver,pattern={{major}}.{{minor}}" in workflow
+
+
+@pytest.mark.parametrize("combination", ALL_COMBINATIONS, ids=combination_id)
+def test_the_entrypoint_waits_only_when_there_is_a_service_to_wait_for(
+    rendered, combination: tuple[str, ...]
+) -> None:
+    _, database, worker, _ = combination
+    project = rendered(*combination)
+    has_services = database != "none" or worker != "none"
+
+    entrypoint = (project / "scripts" / "entrypoint.sh").read_text()
+
+    assert ("wait_for_dependencies" in entrypoint) == has_services
+    assert (project / "src/orders_service/wait_for_dependencies.py").exists() == has_services
+
+
+def test_python_templates_have_one_file_per_framework() -> None:
+    """A Python file renders for one framework; a difference between FastAPI and Flask
+    is a file of each, never a branch inside one (the tests' client hides the rest)."""
+    templates = [
+        path for path in (TEMPLATE_ROOT / "template").rglob("*") if path.is_file() and ".py" in path.name
+    ]
+    assert templates
+    branching = [p for p in templates if re.search(r"\{%-?\s*(if|elif)\s+framework", p.read_text())]
+    assert branching == []
