@@ -38,6 +38,14 @@ PARAMS = [
 ]
 
 
+def installed(python: str, where: Path, lock: Path) -> Path:
+    """A new venv with exactly `lock` installed, hash-checked and consistent; its python."""
+    venv = make_venv(python, where)
+    run([str(venv), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(lock)], lock.parent)
+    run([str(venv), "-m", "pip", "check"], lock.parent)
+    return venv
+
+
 @pytest.mark.parametrize("answers", PARAMS)
 def test_locks_install_with_hashes_and_unit_tests_pass(
     locked, tmp_path: Path, answers: dict[str, str]
@@ -46,12 +54,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
     target = answers.get("python_version", DEFAULT_PYTHON)
     python = python_or_fail(target)
 
-    dev = make_venv(python, tmp_path / "dev")
-    run(
-        [str(dev), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/dev.txt"],
-        project,
-    )
-    run([str(dev), "-m", "pip", "check"], project)
+    dev = installed(python, tmp_path / "dev", project / "requirements/dev.txt")
     version = run([str(dev), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], project)
     assert version.strip() == target
 
@@ -60,12 +63,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
     assert " failed" not in output
     assert " error" not in output
 
-    prod = make_venv(python, tmp_path / "prod")
-    run(
-        [str(prod), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", "requirements/prod.txt"],
-        project,
-    )
-    run([str(prod), "-m", "pip", "check"], project)
+    prod = installed(python, tmp_path / "prod", project / "requirements/prod.txt")
     # The production server and the app import with prod dependencies only.
     server = "uvicorn_worker" if answers["framework"] == "fastapi" else "gunicorn"
     run(
