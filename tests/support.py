@@ -36,7 +36,6 @@ FRAMEWORKS = choices("framework")
 DATABASES = choices("database")
 WORKERS = choices("worker")
 LOCK_TOOLS = choices("lock_tool")
-PYTHON_VERSIONS = choices("python_version")
 DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
 ALL_COMBINATIONS = list(itertools.product(FRAMEWORKS, DATABASES, WORKERS, LOCK_TOOLS))
 COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -56,8 +55,9 @@ OFFLINE = {
 
 
 # copier.yml's default for each choice a test varies.
-VARIED = ("framework", "database", "worker", "lock_tool")
-DEFAULT_CHOICES = {name: QUESTIONS[name]["default"] for name in VARIED}
+DEFAULT_CHOICES = {
+    name: QUESTIONS[name]["default"] for name in ("framework", "database", "worker", "lock_tool")
+}
 
 # Answer sets that several modules test, each generated once per session (`locked`).
 FLASK_EVERY_SERVICE_311 = {
@@ -83,13 +83,16 @@ FLASK_NO_SERVICE_312 = {
 }
 
 
-def answers(**chosen: str) -> dict[str, str]:
-    """A whole answer set: copier.yml's defaults, a project name, and what a test chose."""
-    return {"project_name": "Orders Service", "python_version": DEFAULT_PYTHON, **DEFAULT_CHOICES, **chosen}
-
-
 def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:
-    return answers(framework=framework, database=database, worker=worker, lock_tool=lock_tool, **extra)
+    """An answer set for copier: the varied choices and `extra`; copier.yml's defaults for the rest."""
+    return {
+        "project_name": "Orders Service",
+        "framework": framework,
+        "database": database,
+        "worker": worker,
+        "lock_tool": lock_tool,
+        **extra,
+    }
 
 
 def combination_id(combination: tuple[str, ...]) -> str:

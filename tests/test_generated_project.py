@@ -75,7 +75,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
 
 @pytest.mark.parametrize(
     "answers",
-    [p for p in PARAMS if p.values[0].get("python_version", "3.13") != COPIER_PYTHON][:2]
+    [p for p in PARAMS if p.values[0].get("python_version", DEFAULT_PYTHON) != COPIER_PYTHON][:2]
     + [p for p in PARAMS if p.values[0]["lock_tool"] == "uv"][:1],
 )
 def test_makefile_sync_test_lint_and_lock_reproduce_the_hook(

@@ -40,14 +40,13 @@ EVERY_COMBINATION = [
     {"framework": f, "database": d, "worker": w, "lock_tool": t} for f, d, w, t in ALL_COMBINATIONS
 ]
 
+FLASK_NO_SERVICE_UV = {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}
+
 
 def params(answer_sets: list[dict[str, str]]) -> list:
     return [
         pytest.param(a, id="-".join(a.values()), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets
     ]
-
-
-DEFAULTS = DEFAULT_CHOICES
 
 
 def committed_copy(source: Path, destination: Path) -> Path:
@@ -111,7 +110,7 @@ def assert_unlocked_edit_fails_the_lock_checks(
 
 @pytest.mark.parametrize(
     "answers",
-    params([DEFAULTS, {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}]),
+    params([DEFAULT_CHOICES, FLASK_NO_SERVICE_UV]),
 )
 def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
@@ -126,9 +125,7 @@ def test_an_in_file_edited_without_relocking_fails_the_lock_checks(
     assert run_job(workflow, "lock", project, tool_environment).returncode == 0
 
 
-@pytest.mark.parametrize(
-    "answers", params([{"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}])
-)
+@pytest.mark.parametrize("answers", params([FLASK_NO_SERVICE_UV]))
 def test_a_new_in_file_is_locked_and_checked_like_the_others(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:
@@ -158,7 +155,7 @@ def test_a_new_in_file_is_locked_and_checked_like_the_others(
     assert_unlocked_edit_fails_the_lock_checks(project, "docs.in", "sphinx-rtd-theme", tool_environment)
 
 
-@pytest.mark.parametrize("answers", params([DEFAULTS]))
+@pytest.mark.parametrize("answers", params([DEFAULT_CHOICES]))
 def test_ci_lint_and_unit_test_jobs_pass_here(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:
@@ -256,7 +253,7 @@ def fake_osv(vulnerable: set[str]) -> Iterator[tuple[str, list[tuple[str, str]]]
         server.shutdown()
 
 
-@pytest.mark.parametrize("answers", params([DEFAULTS]))
+@pytest.mark.parametrize("answers", params([DEFAULT_CHOICES]))
 def test_make_audit_looks_up_every_locked_package_and_fails_on_an_advisory(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:
