@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help generate test lint lock bench
+.PHONY: help generate test lint lock upgrade bench
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -36,9 +36,15 @@ lint: $(BIN)/.installed ## Run the template's own pre-commit hooks (as CI does)
 # The lock command generated services have; the version is in .python-version.
 LOCK = $(BIN)/python template/tools/lock.py --tool pip-tools
 
-lock: $(BIN)/.installed ## Re-lock requirements/dev.txt and the hooks' tool pins
+lock: $(BIN)/.installed ## Re-lock dev.txt, the hooks' tool pins and the reference locks
 	$(LOCK) --folder requirements
 	$(LOCK) --folder hooks/pins
+	$(BIN)/python reference/refresh.py
+
+# New services start on the reference locks' versions; this moves them to the newest,
+# for the test suite to try (the scheduled workflow, reference-locks.yml, runs it).
+upgrade: $(BIN)/.installed ## Move the reference locks to the newest versions allowed
+	$(BIN)/python reference/refresh.py --upgrade
 
 bench: $(BIN)/.installed ## Run the benchmark suite (bench/run.py; Docker, minutes, an idle machine)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,9 +1,12 @@
 """The lock step of `copier copy` (a task) and `copier update` (a migration).
 
 It runs the generated project's own tools/lock.py, the command behind `make lock`, with a
-lock tool provisioned for it (lock_tools.py): a service's first locks are exactly what
-`make lock` writes. After `copier update` (`--only-changed`) only the .in files that
-changed are locked, and nothing at all, not even the tool's install, when none did.
+lock tool provisioned for it (lock_tools.py). A new service's locks start from the
+template's reference lock for its Python version (reference_locks.py): the versions the
+template's tests ran, resolved and hash-checked by the real tool for this project's .in
+files, and a line for each package the index made it move. After `copier update`
+(`--only-changed`) the user's locks are theirs: only the .in files that changed are
+locked, from their own pins, and nothing at all, not even the tool's install, when none did.
 
 A failure never fails copier: copier would delete a freshly generated project, so the
 project is kept and the message says how to finish. Standard library only: it runs on
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 from lock_tools import LockError, tool_python
+from reference_locks import reference_lock, report
 
 LOCK_SCRIPT = Path("tools/lock.py")
 
@@ -83,11 +87,19 @@ def main(argv: list[str] | None = None) -> int:
         listing = run_lock_script(project, sys.executable, [*lock, "--dry-run"], listing=True)
         if listing.returncode != 0:
             raise LockError("tools/lock.py could not tell what to lock (see above)")
-        if not listing.stdout.split():
+        sources = listing.stdout.split()
+        if not sources:
             return 0
+        seed = None if arguments.only_changed else reference_lock(arguments.python)
+        if seed:
+            lock.append(f"--seed={seed}")
         python = tool_python(arguments.tool, arguments.python)
         if run_lock_script(project, python, [*lock, f"--tool-python={python}"]).returncode != 0:
             raise LockError("see the messages above")
+        if seed:
+            news = report(seed, [project / Path(source).with_suffix(".txt") for source in sources])
+            if news:
+                say(news)
     except (LockError, OSError) as error:
         say(
             "\n"

@@ -3,6 +3,7 @@ lock command every generated project has (template/tools/)."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -211,3 +212,43 @@ def test_tools_run_on_the_oldest_python_that_may_start_them(project: Path) -> No
     assert listing.stdout.split() == [
         f"requirements/{name}.in" for name in ("base", "dev", "prod", "zz-extra")
     ]
+
+
+FAKE_TOOL = """
+import pathlib, sys, time
+log = pathlib.Path(sys.argv[0]).parent.parent / "runs.log"
+output = sys.argv[sys.argv.index("--output-file") + 1]
+started = time.monotonic()
+time.sleep(0.5)
+pathlib.Path(output).write_text("# locked\\n")
+with log.open("a") as runs:
+    runs.write(f"{output} {started} {time.monotonic()}\\n")
+"""
+
+
+def overlapping_runs(project: Path, tool: str, module: str, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Lock `project` with a stand-in for the tool's module; whether two compiles overlapped."""
+    fake = project.parent / f"fake-{tool}"
+    write(fake / module / "__init__.py", "")
+    write(fake / module / "__main__.py", FAKE_TOOL)
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    monkeypatch.chdir(project)
+    write(project / ".python-version", f"{sys.version_info[0]}.{sys.version_info[1]}\n")
+
+    assert lock.main([f"--tool={tool}"]) == 0
+    lines = (fake / "runs.log").read_text().splitlines()
+    runs = sorted((float(start), float(end)) for _, start, end in map(str.split, lines))
+    assert len(runs) == 4
+    return any(next_start < end for (_, end), (next_start, _) in itertools.pairwise(runs))
+
+
+def test_pip_compile_runs_the_files_of_a_stage_at_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert overlapping_runs(project, "pip-tools", "piptools", monkeypatch)
+
+
+def test_uv_runs_one_file_at_a_time(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv is parallel inside; two at once only add concurrent DNS lookups, which some
+    resolvers drop: each such loss stalled a copy for glibc's 5 s retry."""
+    assert not overlapping_runs(project, "uv", "uv", monkeypatch)

@@ -8,9 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lock import compile_command, compile_environment
+from lock import compile_command, compile_environment, lock_one
 from lock_tools import tool_python
 from lockfiles import read_pins
+from reference_locks import REFERENCE_DIR, departures
+from requirement_files import discover
 from support import COPIER_PYTHON, DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_NO_SERVICE_312
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
@@ -108,24 +110,38 @@ def test_locks_follow_the_answers(locked, answers: dict[str, str]) -> None:
     assert "[" not in Path(locked(**answers) / "requirements" / "base.txt").read_text().split("\n#", 1)[0]
 
 
+@pytest.mark.parametrize("answers", PARAMS)
+def test_new_locks_pin_the_versions_the_template_tested(locked, answers: dict[str, str]) -> None:
+    """Every pin of a new service is the reference lock's, for its Python version."""
+    project = locked(**answers)
+    reference = REFERENCE_DIR / f"python{answers.get('python_version', DEFAULT_PYTHON)}.txt"
+
+    assert departures(reference, sorted((project / "requirements").glob("*.txt"))) == []
+
+
 @pytest.mark.parametrize("answers", [p for p in PARAMS if p.values[0].get("python_version") is None])
-def test_seeded_locks_equal_locks_compiled_from_scratch(
+def test_locks_seeded_from_base_equal_locks_compiled_from_scratch(
     locked, tmp_path: Path, answers: dict[str, str]
 ) -> None:
-    """The hook starts dev.txt and prod.txt from base.txt to save time; the result must be
-    exactly what the lock tool writes without that head start."""
+    """`make lock` starts a new dev.txt or prod.txt from base.txt to save time (a file a
+    user adds, or a template release adds); the result must be exactly what the lock tool
+    writes without that head start."""
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)
     tool = answers["lock_tool"]
-    command = compile_command(tool, tool_python(tool, "3.13"), "3.13")
+    command = compile_command(tool, tool_python(tool, DEFAULT_PYTHON), DEFAULT_PYTHON)
+    requirement_files = {f.source.name: f for f in discover(project)}
 
     for name in ("dev", "prod"):
-        (project / "requirements" / f"{name}.txt").unlink()
+        output = project / "requirements" / f"{name}.txt"
+        output.unlink()
         subprocess.run(
-            [*command, "--output-file", f"requirements/{name}.txt", f"requirements/{name}.in"],
+            [*command, "--output-file", output.relative_to(project).as_posix(), f"requirements/{name}.in"],
             cwd=project,
             env=compile_environment(),
             check=True,
         )
-        fresh = (project / "requirements" / f"{name}.txt").read_text()
-        assert fresh == (locked(**answers) / "requirements" / f"{name}.txt").read_text()
+        fresh = output.read_text()
+        output.unlink()
+        lock_one(command, project, requirement_files[f"{name}.in"])
+        assert output.read_text() == fresh

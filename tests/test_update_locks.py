@@ -3,13 +3,14 @@ exactly one re-lock of what changed, after the user's edits are merged back."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from copier import run_update
 from lockfiles import read_pins
-from support import OFFLINE, TEMPLATE_ROOT, answers_for, git, render, task_environment
+from support import DEFAULT_PYTHON, OFFLINE, TEMPLATE_ROOT, answers_for, git, render, task_environment
 from template_releases import release
 
 BASE_IN = "template/requirements/base.in.jinja"
@@ -139,3 +140,27 @@ def test_conflicted_in_is_left_for_the_user(
     assert "requirements/base.in has merge conflicts; not locked" in output
     assert "make lock" in output
     assert locks(project) == before
+
+
+def test_update_keeps_the_users_pins_when_the_reference_moves(
+    project: Path, template_repo: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The reference starts new services only: an update re-locks from the service's own pins."""
+    ours = read_pins(project / "requirements" / "base.txt")["idna"].version
+    reference = template_repo / "reference" / f"python{DEFAULT_PYTHON}.txt"
+    reference.write_text(re.sub(r"^idna==\S+", "idna==3.10", reference.read_text(), flags=re.MULTILINE))
+    template_in = template_repo / BASE_IN
+    template_in.write_text(
+        template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n")
+    )
+    release(template_repo, "v2")
+    capfd.readouterr()
+
+    update(project, "v2")
+    output = capfd.readouterr().err
+
+    assert output.count("locking requirements/base.in") == 1
+    for name in ("base", "dev", "prod"):
+        pins = read_pins(project / "requirements" / f"{name}.txt")
+        assert "structlog" in pins
+        assert pins["idna"].version == ours

@@ -10,6 +10,7 @@ the files that say `-c base.txt`, and the files of one stage at the same time.
     python tools/lock.py --tool uv --upgrade-package fastapi
     python tools/lock.py --tool uv --check           # exit 1 if a lock file was stale
     python tools/lock.py --tool uv --only-changed    # the .in files changed since the last commit
+    python tools/lock.py --tool uv --seed FILE       # start new lock files from FILE's pins
 
 The lock tool runs on --tool-python (default: the interpreter running this file), where
 pip-tools or uv must be installed; locks are for the Python version in .python-version.
@@ -102,6 +103,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the .in files that would be locked, lock none"
     )
+    parser.add_argument(
+        "--seed",
+        type=Path,
+        metavar="FILE",
+        help="a lock whose pins (and hashes) new lock files start from; the copier hook passes "
+        "the versions the template tested",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,14 +134,19 @@ def compile_command(tool: str, tool_python: str, python_version: str) -> list[st
     return [tool_python, *PIP_COMPILE]
 
 
-def seed_from_constraints(project: Path, requirement: RequirementFile) -> bool:
-    """Start a new lock from the lock it is constrained by (dev.txt from base.txt).
+def plant_seed(project: Path, requirement: RequirementFile, seed: Path | None) -> bool:
+    """Start a new lock file from `seed`, or else from the lock it is constrained by
+    (dev.txt from base.txt).
 
-    Both tools keep the pins and hashes of an existing output file, and -c forces the same
-    versions anyway, so the result is what a lock from scratch gives, several times faster.
+    Both tools keep the pins of an existing output file that still satisfy the .in file,
+    drop the rest, and pip-compile reuses their hashes instead of downloading every file
+    to hash it. From base.txt (which -c forces anyway) the result is what a lock from
+    scratch gives, several times faster; from a seed it is the seed's versions wherever
+    they fit, and the tool's own choice elsewhere.
     """
     output = project / requirement.output
-    seeds = [project / c for c in requirement.constraints if (project / c).exists()]
+    seeds = [seed] if seed else [project / c for c in requirement.constraints]
+    seeds = [path for path in seeds if path.exists()]
     if output.exists() or not seeds:
         return False
     shutil.copyfile(seeds[0], output)
@@ -145,9 +158,11 @@ def compile_environment() -> dict[str, str]:
     return {**os.environ, **command}
 
 
-def lock_one(command: list[str], project: Path, requirement: RequirementFile) -> float:
+def lock_one(
+    command: list[str], project: Path, requirement: RequirementFile, seed: Path | None = None
+) -> float:
     started = time.perf_counter()
-    seeded = seed_from_constraints(project, requirement)
+    seeded = plant_seed(project, requirement, seed)
     completed = subprocess.run(
         [*command, "--output-file", requirement.output.as_posix(), requirement.source.as_posix()],
         cwd=project,
@@ -155,7 +170,7 @@ def lock_one(command: list[str], project: Path, requirement: RequirementFile) ->
         check=False,
     )
     if completed.returncode != 0:
-        if seeded:  # never leave base's pins posing as this file's lock
+        if seeded:  # never leave a seed posing as this file's lock
             (project / requirement.output).unlink()
         raise LockError(
             f"{requirement.source.as_posix()} could not be compiled (see the output above)"
@@ -164,14 +179,20 @@ def lock_one(command: list[str], project: Path, requirement: RequirementFile) ->
 
 
 def lock_all(
-    command: list[str], project: Path, selected: list[RequirementFile], label: str
+    command: list[str],
+    project: Path,
+    selected: list[RequirementFile],
+    label: str,
+    *,
+    parallel: bool,
+    seed: Path | None = None,
 ) -> None:
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) if parallel else 1) as pool:
         for stage in in_stages(selected):
             for requirement in stage:
                 say(f"requirements: locking {requirement.source.as_posix()} {label} ...")
             runs = {
-                requirement: pool.submit(lock_one, command, project, requirement)
+                requirement: pool.submit(lock_one, command, project, requirement, seed)
                 for requirement in stage
             }
             for requirement, run in runs.items():
@@ -240,7 +261,17 @@ def main(argv: list[str] | None = None) -> int:
             *compile_command(arguments.tool, arguments.tool_python, python_version),
             *upgrade,
         ]
-        lock_all(command, project, selected, f"for Python {python_version} with {arguments.tool}")
+        lock_all(
+            command,
+            project,
+            selected,
+            f"for Python {python_version} with {arguments.tool}",
+            # pip-compile is one thread waiting on the network: files of one stage overlap.
+            # uv already fetches in parallel, and two uv processes at once only add
+            # concurrent DNS lookups, which some resolvers drop (a 5 s stall, then a retry).
+            parallel=arguments.tool == "pip-tools",
+            seed=arguments.seed.resolve() if arguments.seed else None,
+        )
     except (LockError, OSError) as error:
         say(f"error: {error}")
         return 1

@@ -1,0 +1,110 @@
+"""New services start on the versions this suite tested: the reference locks (reference/)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from lockfiles import read_pins
+from reference_locks import REFERENCE_DIR, departures
+from support import (
+    DEFAULT_CHOICES,
+    DEFAULT_PYTHON,
+    answers_for,
+    copy_of_this_checkout,
+    new_repository,
+    render,
+    run,
+    task_environment,
+)
+
+LOCKS = ("base.txt", "dev.txt", "prod.txt")
+
+
+def fake_wheel(folder: Path, name: str, version: str) -> Path:
+    """A valid, empty wheel: a release the index serves that no test has run."""
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+
+    def record(text: str) -> str:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        return f"sha256={digest.decode()},{len(text.encode())}"
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+        archive.writestr(
+            f"{info}/RECORD", "".join(f"{p},{record(t)}\n" for p, t in files.items()) + f"{info}/RECORD,,\n"
+        )
+    return wheel
+
+
+def test_reference_locks_are_current(tmp_path: Path) -> None:
+    """Every package any answer set can ask for is in the lock of every offered Python."""
+    copy = copy_of_this_checkout(tmp_path / "template")
+    run([sys.executable, "reference/refresh.py", "--check"], copy)
+
+
+@pytest.mark.parametrize("lock_tool", ["uv", "pip-tools"])
+def test_a_copy_gets_the_tested_versions_when_the_index_has_newer_ones(
+    locked, machine_local_sources: dict[str, str], tmp_path: Path, lock_tool: str
+) -> None:
+    """Two copies of one template commit lock the same files, whatever was released between
+    them: here the index also serves an idna newer than any the suite has run."""
+    answers = {"lock_tool": lock_tool}
+    first = locked(**answers)
+    newer = tmp_path / "newer"
+    fake_wheel(newer, "idna", "99.0")
+    index_moved_on = {**machine_local_sources, "PIP_FIND_LINKS": str(newer), "UV_FIND_LINKS": str(newer)}
+    with task_environment(index_moved_on):
+        second = render(tmp_path / "second", answers_for(**{**DEFAULT_CHOICES, **answers}), skip_tasks=False)
+
+    reference = read_pins(REFERENCE_DIR / f"python{DEFAULT_PYTHON}.txt")
+    assert read_pins(second / "requirements" / "base.txt")["idna"].version == reference["idna"].version
+    for name in LOCKS:
+        assert (second / "requirements" / name).read_text() == (first / "requirements" / name).read_text(), (
+            name
+        )
+
+
+@pytest.mark.parametrize("lock_tool", ["uv", "pip-tools"])
+def test_a_version_the_index_lacks_is_resolved_and_named(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], lock_tool: str
+) -> None:
+    template = copy_of_this_checkout(tmp_path / "template")
+    reference = template / "reference" / f"python{DEFAULT_PYTHON}.txt"
+    tested = read_pins(reference)["idna"].version
+    reference.write_text(re.sub(r"^idna==\S+", "idna==0.0.1", reference.read_text(), flags=re.MULTILINE))
+    new_repository(template, "a reference pin that no index has")
+
+    project = render(
+        tmp_path / "svc", answers_for("fastapi", "none", "none", lock_tool), skip_tasks=False, src=template
+    )
+    output = capfd.readouterr().err
+
+    assert read_pins(project / "requirements" / "base.txt")["idna"].version == tested
+    assert f"idna: 0.0.1 -> {tested}" in output
+    assert "1 package(s) are not at the version the template tested" in output
+
+
+def test_departures_name_moved_and_unknown_packages(tmp_path: Path) -> None:
+    reference = tmp_path / "reference.txt"
+    reference.write_text("idna==3.20 \\\n    --hash=sha256:aa\nsix==1.17.0\n")
+    lock = tmp_path / "base.txt"
+    lock.write_text(
+        "IDNA==3.10 \\\n    --hash=sha256:bb\n    # via anyio\nsix==1.17.0\nzope.interface==8.0\n"
+    )
+
+    moved = [(d.name, d.tested, d.locked) for d in departures(reference, [lock, lock])]
+
+    assert moved == [("idna", "3.20", "3.10"), ("zope-interface", None, "8.0")]
