@@ -45,6 +45,8 @@ _CAUSES = (
         ),
     ),
     ("connection refused", ("connection refused", "actively refused")),
+    # SQLAlchemy's pool: every connection in use for longer than DATABASE_POOL_TIMEOUT.
+    ("every connection busy", ("queuepool limit",)),
     ("timeout", ("timeout", "timed out")),
 )
 
