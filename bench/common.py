@@ -35,13 +35,15 @@ def spread(stat: dict[str, float], unit: str = "s", digits: int = 2) -> str:
     return f"{stat['median']:.{digits}f} {unit} ({stat['min']:.{digits}f}-{stat['max']:.{digits}f})"
 
 
-def generate(destination: Path, *answers: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+def generate(
+    destination: Path, *answers: str, quiet: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`copier copy` of this checkout (HEAD plus uncommitted changes), as a user runs it."""
     data = [f"--data={answer}" for answer in ("project_name=Bench Service", *answers)]
     command = [COPIER, "copy", "--trust", "--defaults", "--vcs-ref=HEAD", *data, str(ROOT), str(destination)]
     if quiet:
         command.insert(2, "--quiet")
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         sys.exit(f"copier copy failed:\n{completed.stderr[-3000:]}")
     return completed

@@ -52,6 +52,15 @@ def update(project: Path, vcs_ref: str, **answers: str) -> None:
     )
 
 
+def release_adding_structlog(template_repo: Path) -> None:
+    """Release v2 of the template, whose base.in asks for one more package."""
+    template_in = template_repo / BASE_IN
+    template_in.write_text(
+        template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n")
+    )
+    release(template_repo, "v2")
+
+
 def locks(project: Path) -> dict[str, str]:
     return {path.name: path.read_text() for path in sorted((project / "requirements").glob("*.txt"))}
 
@@ -84,11 +93,7 @@ def test_changed_in_is_relocked_once_with_the_users_own_additions(
     base_in.write_text(base_in.read_text() + "rich\n")
     git(project, "commit", "-qam", "add rich")
     # ...and the template's next release adds one too.
-    template_in = template_repo / BASE_IN
-    template_in.write_text(
-        template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n")
-    )
-    release(template_repo, "v2")
+    release_adding_structlog(template_repo)
     capfd.readouterr()
 
     update(project, "v2")
@@ -149,11 +154,7 @@ def test_update_keeps_the_users_pins_when_the_reference_moves(
     ours = read_pins(project / "requirements" / "base.txt")["idna"].version
     reference = template_repo / "reference" / f"python{DEFAULT_PYTHON}.txt"
     reference.write_text(re.sub(r"^idna==\S+", "idna==3.10", reference.read_text(), flags=re.MULTILINE))
-    template_in = template_repo / BASE_IN
-    template_in.write_text(
-        template_in.read_text().replace("pydantic-settings\n", "pydantic-settings\nstructlog\n")
-    )
-    release(template_repo, "v2")
+    release_adding_structlog(template_repo)
     capfd.readouterr()
 
     update(project, "v2")
