@@ -86,7 +86,7 @@ def wrk(url: str, seconds: float) -> dict[str, float]:
 
 
 def sessions(compose: tuple[str, ...], project: Path) -> int:
-    """Sessions PostgreSQL has started for the app's database (this query's own included)."""
+    """Sessions PostgreSQL has started on the app's database (this query connects to another)."""
     query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{PACKAGE}'"
     return int(
         sh(*compose, "exec", "-T", "db", "psql", "-U", PACKAGE, "-d", "postgres", "-Atc", query, cwd=project)
@@ -141,7 +141,7 @@ def measure_variant(
         health.append(wrk(f"{base}/health", seconds))
         before = sessions(compose, project)
         items.append(wrk(f"{base}/items/1", seconds))
-        new_sessions.append(sessions(compose, project) - before - 1)  # not the query's own
+        new_sessions.append(sessions(compose, project) - before)
     return {
         "health_rps": summary([run["rps"] for run in health]),
         "health_p99_ms": summary([run["p99_ms"] for run in health]),

@@ -53,7 +53,8 @@ def report(reference: Path, locks: list[Path]) -> str:
         return ""
     lines = [
         f"requirements: {len(moved)} package(s) are not at the version the template tested "
-        f"(reference/{reference.name}), because the package index has not got it:"
+        f"(reference/{reference.name}): the package index has not got that version, or "
+        "this machine needs a package the template's tests did not:"
     ]
     for departure in moved:
         tested = departure.tested or "not in the reference"
