@@ -117,12 +117,20 @@ def images(project: Path, stack: str, framework: str) -> dict[str, tuple[str, li
     return variants
 
 
+def override(project: Path, stack: str, app: dict) -> tuple[str, ...]:
+    """The prod stack with `app` changed, and PostgreSQL's own health probe (pg_isready)
+    pointed at another database: it connects every 2 s, which would count as sessions."""
+    probe = ["CMD", "pg_isready", "--username", PACKAGE, "--dbname", "postgres"]
+    services = {"app": app, "db": {"healthcheck": {"test": probe}}}
+    (project / "bench.override.yaml").write_text(json.dumps({"services": services}))
+    return compose_command(stack, "compose.yaml", "compose.prod.yaml", "bench.override.yaml")
+
+
 def measure_variant(
     project: Path, stack: str, image: str, command: list[str] | None, repeat: int, seconds: float
 ) -> dict[str, dict]:
-    override = {"services": {"app": {"image": image, **({"command": command} if command else {})}}}
-    (project / "bench.override.yaml").write_text(json.dumps(override))
-    compose = compose_command(stack, "compose.yaml", "compose.prod.yaml", "bench.override.yaml")
+    app = {"image": image, **({"command": command} if command else {})}
+    compose = override(project, stack, app)
     sh(*compose, "up", "--detach", "--wait", "--force-recreate", "app", cwd=project)
     port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
     base = f"http://127.0.0.1:{port}"
@@ -163,18 +171,16 @@ def measure(repeat: int, seconds: float) -> dict[str, dict]:
             (project / ".env").write_text(
                 f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\n"
             )
-            compose = compose_command(stack, "compose.yaml", "compose.prod.yaml")
             variants: dict[str, tuple[str, list[str] | None]] = {}
             try:
                 variants = images(project, stack, framework)
-                sh(*compose, "up", "--detach", "--wait", "db", cwd=project)
+                sh(*override(project, stack, {}), "up", "--detach", "--wait", "db", cwd=project)
                 results[framework] = {
                     name: measure_variant(project, stack, image, command, repeat, seconds)
                     for name, (image, command) in variants.items()
                 }
             finally:
-                override = compose_command(stack, "compose.yaml", "compose.prod.yaml", "bench.override.yaml")
-                sh(*override, "down", "--volumes", cwd=project, check=False)
+                sh(*override(project, stack, {}), "down", "--volumes", cwd=project, check=False)
                 for image, _ in variants.values():
                     sh("docker", "image", "rm", "--force", image, check=False)
     finally:

@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not selected and not conflicted:
         say("requirements: no .in file changed; lock files kept as they are.")
+    if arguments.seed and not arguments.seed.is_file():
+        say(f"error: the seed {arguments.seed} is not a file")
+        return 1
     if arguments.dry_run:
         for requirement in selected:
             print(requirement.source.as_posix())
