@@ -3,7 +3,7 @@
 `make lock`, `make upgrade`, `make upgrade-package`, `make lock-check` (run by pre-commit and
 CI) and the template's copier hook all run this file, so they lock the same files the same
 way. Every requirements/*.in is locked, a new one too, in dependency order: base.in before
-the files that say `-c base.txt`, and the files of one stage at the same time.
+the files that say `-c base.txt`, and (with pip-compile) the files of one stage at the same time.
 
     python tools/lock.py --tool uv                   # lock every .in
     python tools/lock.py --tool uv --upgrade         # the newest versions the .in files allow
