@@ -14,7 +14,8 @@ Variants: the same image and app code; only the server command or the pool diffe
 - default pool: SQLAlchemy's default pool (5 + 10 overflow), the template before 0.4.0.
 - uvicorn --workers 2: what `fastapi run --workers 2` runs (FastAPI).
 - gunicorn sync: gunicorn's default sync workers, 2 (Flask).
-- granian: granian --workers 2, installed at its newest version (ASGI or WSGI).
+- granian: granian --workers 2 (ASGI or WSGI), GRANIAN below; for Flask also with as many
+  blocking threads as ours.
 Needs Docker, wrk (Debian package) and the package index.
 """
 
@@ -37,6 +38,7 @@ from containers import compose_command, free_port, wait_http_ok
 PACKAGE = "bench_service"
 WORKERS = "2"
 SECONDS = 6.0  # of steady load per run
+GRANIAN = "2.8.7"  # the newest release on 2026-11-24
 DB_FILE = Path("src") / PACKAGE / "db.py"
 OURS_POOL = re.compile(r"engine = create_engine\(\n.*?\n        \)", re.DOTALL)
 PATCHES = {
@@ -46,8 +48,19 @@ PATCHES = {
 APP = f"{PACKAGE}.app:create_app"
 
 
-def granian(interface: str) -> list[str]:
-    return ["granian", "--interface", interface, "--factory", APP, "--host", "0.0.0.0", "--workers", WORKERS]
+def granian(interface: str, *options: str) -> list[str]:
+    return [
+        "granian",
+        "--interface",
+        interface,
+        "--factory",
+        APP,
+        "--host",
+        "0.0.0.0",
+        "--workers",
+        WORKERS,
+        *options,
+    ]
 
 
 COMMANDS = {
@@ -58,6 +71,8 @@ COMMANDS = {
     "flask": {
         "gunicorn sync": ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", WORKERS, f"{APP}()"],
         "granian": granian("wsgi"),
+        # As many threads as ours (THREADS), each with its pooled connection.
+        "granian, 4 threads": granian("wsgi", "--blocking-threads", "4"),
     },
 }
 WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -109,11 +124,12 @@ def images(project: Path, stack: str, framework: str) -> dict[str, tuple[str, li
             variants[name] = (tag, None)
     granian = project / "Dockerfile.granian"
     granian.write_text(
-        f"FROM {ours}\nUSER root\nRUN /opt/venv/bin/pip install --quiet granian\nUSER 10001:10001\n"
+        f"FROM {ours}\nUSER root\n"
+        f"RUN /opt/venv/bin/pip install --quiet granian=={GRANIAN}\nUSER 10001:10001\n"
     )
     sh("docker", "build", "--quiet", "--file", granian.name, "--tag", f"{stack}-granian", ".", cwd=project)
     for name, command in COMMANDS[framework].items():
-        variants[name] = (f"{stack}-granian" if name == "granian" else ours, command)
+        variants[name] = (f"{stack}-granian" if name.startswith("granian") else ours, command)
     return variants
 
 
@@ -160,11 +176,11 @@ def measure_variant(
     }
 
 
-def measure(repeat: int, seconds: float) -> dict[str, dict]:
+def measure(repeat: int, seconds: float, frameworks: tuple[str, ...] = tuple(COMMANDS)) -> dict[str, dict]:
     results: dict[str, dict] = {}
     work = Path(tempfile.mkdtemp(prefix="pst-servers-"))
     try:
-        for framework in ("fastapi", "flask"):
+        for framework in frameworks:
             stack = f"pstbench{framework}"
             project = work / framework
             generate(project, "lock_tool=uv", f"framework={framework}", "database=postgresql", "worker=none")
@@ -221,10 +237,11 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument("--framework", choices=sorted(COMMANDS), action="append", help="default: both")
     arguments = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (apt-get install wrk)")
-    results = measure(arguments.repeat, arguments.seconds)
+    results = measure(arguments.repeat, arguments.seconds, tuple(arguments.framework or COMMANDS))
     report("servers", table(results), results)
     return 0
 
