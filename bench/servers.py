@@ -9,13 +9,15 @@ as the production stack's app service (its CPU and memory limits, its PostgreSQL
     .venv/bin/python bench/servers.py [--repeat 5] [--seconds 6]
 
 Variants: the same image and app code; only the server command or the pool differs.
-- ours: as generated (gunicorn.conf.py; a pool of THREADS connections per process, pinged).
+- ours: as generated (FastAPI: gunicorn + uvicorn's worker; Flask: granian with THREADS
+  threads; a pool of THREADS connections per process, pinged).
 - no pre-ping: ours without the ping per checkout.
 - default pool: SQLAlchemy's default pool (5 + 10 overflow), the template before 0.4.0.
 - uvicorn --workers 2: what `fastapi run --workers 2` runs (FastAPI).
+- granian: granian --workers 2 (FastAPI).
 - gunicorn sync: gunicorn's default sync workers, 2 (Flask).
-- granian: granian --workers 2 (ASGI or WSGI), GRANIAN below; for Flask also with as many
-  blocking threads as ours.
+- gunicorn gthread: gunicorn's threaded workers, 4 threads: Flask's server before 0.4.0.
+The rivals' server is installed at the version in RIVAL_SERVER.
 Needs Docker, wrk (Debian package) and the package index.
 """
 
@@ -38,7 +40,8 @@ from containers import compose_command, free_port, wait_http_ok
 PACKAGE = "bench_service"
 WORKERS = "2"
 SECONDS = 6.0  # of steady load per run
-GRANIAN = "2.8.7"  # the newest release on 2026-11-24
+# The newest releases on 2026-11-24.
+RIVAL_SERVER = {"fastapi": "granian==2.8.7", "flask": "gunicorn==27.0.1"}
 DB_FILE = Path("src") / PACKAGE / "db.py"
 OURS_POOL = re.compile(r"engine = create_engine\(\n.*?\n        \)", re.DOTALL)
 PATCHES = {
@@ -48,31 +51,36 @@ PATCHES = {
 APP = f"{PACKAGE}.app:create_app"
 
 
-def granian(interface: str, *options: str) -> list[str]:
-    return [
-        "granian",
-        "--interface",
-        interface,
-        "--factory",
-        APP,
-        "--host",
-        "0.0.0.0",
-        "--workers",
-        WORKERS,
-        *options,
-    ]
-
-
 COMMANDS = {
     "fastapi": {
         "uvicorn --workers 2": ["uvicorn", "--factory", APP, "--host", "0.0.0.0", "--workers", WORKERS],
-        "granian": granian("asgi"),
+        "granian": [
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            APP,
+            "--host",
+            "0.0.0.0",
+            "--workers",
+            WORKERS,
+        ],
     },
     "flask": {
         "gunicorn sync": ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", WORKERS, f"{APP}()"],
-        "granian": granian("wsgi"),
-        # As many threads as ours (THREADS), each with its pooled connection.
-        "granian, 4 threads": granian("wsgi", "--blocking-threads", "4"),
+        # The server of 0.3.0: gunicorn's threaded workers, as many threads as ours.
+        "gunicorn gthread": [
+            "gunicorn",
+            "--bind",
+            "0.0.0.0:8000",
+            "--workers",
+            WORKERS,
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            f"{APP}()",
+        ],
     },
 }
 WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -122,14 +130,15 @@ def images(project: Path, stack: str, framework: str) -> dict[str, tuple[str, li
             tag = f"{stack}-{name.replace(' ', '-')}"
             sh("docker", "build", "--quiet", "--tag", tag, ".", cwd=copy)
             variants[name] = (tag, None)
-    granian = project / "Dockerfile.granian"
-    granian.write_text(
+    # The rivals' server, which the service does not install.
+    extra = project / "Dockerfile.rival"
+    extra.write_text(
         f"FROM {ours}\nUSER root\n"
-        f"RUN /opt/venv/bin/pip install --quiet granian=={GRANIAN}\nUSER 10001:10001\n"
+        f"RUN /opt/venv/bin/pip install --quiet {RIVAL_SERVER[framework]}\nUSER 10001:10001\n"
     )
-    sh("docker", "build", "--quiet", "--file", granian.name, "--tag", f"{stack}-granian", ".", cwd=project)
+    sh("docker", "build", "--quiet", "--file", extra.name, "--tag", f"{stack}-rival", ".", cwd=project)
     for name, command in COMMANDS[framework].items():
-        variants[name] = (f"{stack}-granian" if name.startswith("granian") else ours, command)
+        variants[name] = (f"{stack}-rival", command)
     return variants
 
 

@@ -65,7 +65,7 @@ def test_locks_install_with_hashes_and_unit_tests_pass(
 
     prod = installed(python, tmp_path / "prod", project / "requirements/prod.txt")
     # The production server and the app import with prod dependencies only.
-    server = "uvicorn_worker" if answers["framework"] == "fastapi" else "gunicorn"
+    server = "uvicorn_worker" if answers["framework"] == "fastapi" else "orders_service.serve"
     run(
         [str(prod), "-c", f"import {server}, orders_service.app"],
         project,
