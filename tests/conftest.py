@@ -66,8 +66,8 @@ def locked(copie_session, machine_local_sources: dict[str, str]) -> Callable[...
     """Generate with the real lock step (pytest-copie), once per answer set for the session."""
     cache: dict[tuple[tuple[str, str], ...], Path] = {}
 
-    def get(**answers: str) -> Path:
-        key = tuple(sorted(answers.items()))
+    def get(**answers: str | list[str]) -> Path:
+        key = tuple(sorted((name, repr(value)) for name, value in answers.items()))
         if key not in cache:
             with task_environment(machine_local_sources):
                 result = copie_session.copy(extra_answers={"project_name": "Orders Service", **answers})

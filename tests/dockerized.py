@@ -26,9 +26,17 @@ def docker(
     env: dict[str, str] | None = None,
     check: bool = True,
     timeout: int = 900,
+    input_: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        ["docker", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *args],
+        cwd=cwd,
+        env=env,
+        input=input_,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and completed.returncode != 0:
         raise AssertionError(

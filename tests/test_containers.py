@@ -154,6 +154,8 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
 
         # Docker's probe ran (the app is healthy) but stays out of the access log; ours is in it.
         logs = stack.compose("logs", "--no-color", "app").stdout
+        # Nothing writes to the read-only root filesystem (gunicorn's control socket once did).
+        assert "Read-only file system" not in logs
         assert "GET /health HTTP/1.1" in logs
         # The probe speaks HTTP/1.0, which granian logs as `HTTP/1`.
         assert '"GET /health HTTP/1.0"' not in logs

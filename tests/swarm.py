@@ -1,0 +1,203 @@
+"""Driving a single-node Docker Swarm for the tests of deploy/swarm/stack.yaml: the swarm
+itself, a deployed stack, and steady load from a container on the stack's network."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from dockerized import docker, wait_for
+
+LOAD_CLIENT = (Path(__file__).parent / "load_client.py").read_text()
+
+
+@contextmanager
+def single_node_swarm() -> Iterator[None]:
+    """A swarm on this engine for the block; left as it was found (a test never leaves
+    an engine it did not start as a manager)."""
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    if state != "active":
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if state != "active":
+            docker("swarm", "leave", "--force", check=False)
+
+
+def reachable_from_a_test_client(stack_file: Path) -> Path:
+    """The stack as users get it, plus what this machine needs to reach it: its kernel has
+    no IPVS, so virtual IPs and the routing mesh do not work here. Services answer by DNS
+    round robin (dnsrr, which cannot publish through the mesh) and the network takes the
+    test's client container."""
+    stack = yaml.safe_load(stack_file.read_text())
+    for service in stack["services"].values():
+        service.setdefault("deploy", {})["endpoint_mode"] = "dnsrr"
+        service.pop("ports", None)
+    stack["networks"] = {"default": {"attachable": True}}
+    override = stack_file.with_name("stack.test.yaml")
+    override.write_text(yaml.safe_dump(stack, sort_keys=False))
+    return override
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    image: str
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}_default"
+
+    def service(self, name: str) -> str:
+        return f"{self.name}_{name}"
+
+    def containers(self, service: str) -> list[str]:
+        return docker(
+            "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={self.service(service)}"
+        ).stdout.split()
+
+    def logs(self, service: str) -> str:
+        completed = docker("service", "logs", "--raw", self.service(service))
+        return completed.stdout + completed.stderr
+
+    def running_tasks(self, service: str) -> int:
+        states = docker(
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+            self.service(service),
+        ).stdout.splitlines()
+        return sum(state.startswith("Running") for state in states)
+
+    def client(self, script: str, *args: str) -> str:
+        """Run a Python script in a container on the stack's network."""
+        return docker(
+            "run",
+            "--rm",
+            "--network",
+            self.network,
+            "--entrypoint",
+            "python",
+            self.image,
+            "-c",
+            script,
+            *args,
+        ).stdout
+
+
+@contextmanager
+def deployed(
+    stack_file: Path, image: str, env: dict[str, str], services: dict[str, int]
+) -> Iterator[DeployedStack]:
+    """`docker stack deploy` the file, wait until every service runs its replicas, and
+    remove the stack (its volumes too) afterwards."""
+    stack = DeployedStack(f"pst{uuid.uuid4().hex[:8]}", image)
+    try:
+        docker(
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "--compose-file",
+            str(stack_file),
+            stack.name,
+            env=env,
+        )
+        for service, replicas in services.items():
+            wait_for(lambda s=service, r=replicas: stack.running_tasks(s) == r, timeout=240, interval=1)
+        yield stack
+    except AssertionError:
+        for service in services:
+            print(f"--- {service}\n{stack.logs(service)[-3000:]}")
+        raise
+    finally:
+        docker("stack", "rm", stack.name, check=False)
+        wait_for(
+            lambda: (
+                not docker(
+                    "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack.name}"
+                ).stdout.strip()
+            ),
+            timeout=120,
+            interval=1,
+        )
+        volumes = docker(
+            "volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack.name}"
+        ).stdout.split()
+        if volumes:
+            docker("volume", "rm", *volumes, check=False)
+
+
+@dataclass
+class LoadReport:
+    """What the load client saw: each request's start (epoch s), duration and outcome."""
+
+    records: list[tuple[float, float, int | str]] = field(default_factory=list)
+
+    def failures(self, since: float = 0.0) -> list[tuple[float, float, int | str]]:
+        return [record for record in self.records if record[0] >= since and record[2] != 200]
+
+    def p99_ms(self) -> float:
+        return statistics.quantiles([record[1] for record in self.records], n=100)[98] * 1000
+
+    def summary(self) -> str:
+        return f"{len(self.records)} requests, {len(self.failures())} failed, p99 {self.p99_ms():.1f} ms"
+
+
+@contextmanager
+def steady_load(
+    stack: DeployedStack, path: str, workers: int = 4, pause: float = 0.01
+) -> Iterator[LoadReport]:
+    """Requests to the app's replicas from a client container for the block, bounded: each
+    of `workers` threads waits `pause` s between its requests."""
+    report = LoadReport()
+    container = docker(
+        "run",
+        "--detach",
+        "--network",
+        stack.network,
+        "--entrypoint",
+        "python",
+        stack.image,
+        "-c",
+        LOAD_CLIENT,
+        "app",
+        "8000",
+        path,
+        str(workers),
+        str(pause),
+    ).stdout.strip()
+    try:
+        wait_for(lambda: "load: started" in docker("logs", container).stderr, timeout=30)
+        yield report
+    finally:
+        docker("stop", "--time", "30", container, check=False)
+        output = docker("logs", container, check=False).stdout
+        docker("rm", "--force", container, check=False)
+    report.records = [tuple(record) for record in json.loads(output)]
+
+
+def secret_values_seen(values: list[str], *commands: list[str]) -> list[str]:
+    """Which of `values` the output of `docker <command>` shows, for each command."""
+    seen = []
+    for command in commands:
+        output = subprocess.run(["docker", *command], capture_output=True, text=True, check=True).stdout
+        seen += [f"docker {' '.join(command)} shows {value[:6]}…" for value in values if value in output]
+    return seen
+
+
+def wait_converged(stack: DeployedStack, service: str, replicas: int) -> None:
+    wait_for(lambda: stack.running_tasks(service) == replicas, timeout=180, interval=1)
+    time.sleep(1)

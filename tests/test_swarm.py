@@ -1,0 +1,151 @@
+"""deploy/swarm/stack.yaml on a real single-node swarm: several replicas migrate once, a
+rolling update and a killed replica lose no request, and no secret is visible.
+
+Needs a Docker engine (../shared/docker-lab/up, called by .ci/run); never skipped. The
+swarm is started for this module and left as it was found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from dockerized import docker
+from swarm import (
+    DeployedStack,
+    deployed,
+    reachable_from_a_test_client,
+    secret_values_seen,
+    single_node_swarm,
+    steady_load,
+    wait_converged,
+)
+
+ANSWERS = {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["swarm"]}
+SLUG = "orders-service"
+REPLICAS = 3
+pytestmark = pytest.mark.xdist_group("swarm")
+
+POST_ITEM = """
+import json, urllib.request
+request = urllib.request.Request("http://app:8000/items", data=json.dumps({"name": "swarm"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+print(json.load(urllib.request.urlopen(request, timeout=10))["id"])
+"""
+RUN_TASK = """
+import json, time, urllib.request
+def call(method, path, body=None):
+    request = urllib.request.Request("http://app:8000" + path, method=method,
+        data=json.dumps(body).encode() if body else None, headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=10))
+task = call("POST", "/tasks/add", {"x": 19, "y": 23})["task_id"]
+for _ in range(60):
+    state = call("GET", "/tasks/" + task)
+    if state["status"] == "SUCCESS":
+        break
+    time.sleep(0.5)
+print(json.dumps([call("GET", "/ready"), state]))
+"""
+
+
+@pytest.fixture(scope="module")
+def passwords() -> dict[str, str]:
+    return {"postgres_password": secrets.token_hex(16), "redis_password": secrets.token_hex(16)}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    locked, tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str]
+) -> Iterator[DeployedStack]:
+    project = tmp_path_factory.mktemp("swarm") / "service"
+    shutil.copytree(locked(**ANSWERS), project)
+    image = f"pst-swarm-{uuid.uuid4().hex[:8]}"
+    docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
+    with single_node_swarm():
+        for name, value in passwords.items():
+            docker("secret", "rm", f"{SLUG}_{name}", check=False)
+            docker("secret", "create", f"{SLUG}_{name}", "-", input_=value)
+        try:
+            env = {**os.environ, "APP_IMAGE": image, "APP_TAG": "0.1.0", "APP_REPLICAS": str(REPLICAS)}
+            stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
+            with deployed(
+                stack_file, f"{image}:0.1.0", env, {"app": REPLICAS, "worker": 2, "db": 1, "redis": 1}
+            ) as stack:
+                yield stack
+        finally:
+            for name in passwords:
+                docker("secret", "rm", f"{SLUG}_{name}", check=False)
+            docker("image", "rm", "--force", f"{image}:0.1.0", check=False)
+
+
+def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedStack) -> None:
+    logs = stack.logs("app")
+    # Every replica ran `alembic upgrade head` (alembic prints this line each time) ...
+    assert logs.count("Will assume transactional DDL") == REPLICAS, logs[-3000:]
+    # ... and one of them applied the migration; no replica failed and was restarted.
+    assert logs.count("Running upgrade  -> 0001") == 1, logs[-3000:]
+    tasks = docker("service", "ps", "--format", "{{.CurrentState}}", stack.service("app")).stdout.splitlines()
+    assert len(tasks) == REPLICAS, tasks
+
+
+def test_the_stack_serves_and_runs_tasks_with_passwords_from_secret_files(stack: DeployedStack) -> None:
+    ready, task = json.loads(stack.client(RUN_TASK))
+    assert ready == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    assert task["status"] == "SUCCESS", task
+    assert task["result"] == 42
+
+
+def test_no_secret_is_visible_in_inspect_the_image_or_the_stack_file(
+    stack: DeployedStack, passwords: dict[str, str]
+) -> None:
+    values = list(passwords.values())
+    services = [stack.service(name) for name in ("app", "worker", "db", "redis")]
+    containers = [
+        container for name in ("app", "worker", "db", "redis") for container in stack.containers(name)
+    ]
+    assert not secret_values_seen(
+        values,
+        ["service", "inspect", *services],
+        ["inspect", *containers],
+        ["image", "inspect", stack.image],
+        ["history", "--no-trunc", stack.image],
+    )
+    # What the app sees is a file path, never the value.
+    env = docker("inspect", "--format", "{{json .Config.Env}}", stack.containers("app")[0]).stdout
+    assert "DATABASE_PASSWORD_FILE=/run/secrets/postgres_password" in env
+
+
+def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack) -> None:
+    item = stack.client(POST_ITEM).strip()
+    with steady_load(stack, f"/items/{item}") as report:
+        started = time.monotonic()
+        docker("service", "update", "--force", "--detach=false", stack.service("app"), timeout=600)
+        took = time.monotonic() - started
+    print(f"\nswarm rolling update of {REPLICAS} replicas in {took:.0f} s: {report.summary()}")
+    assert len(report.records) > 1000
+    assert report.failures() == []
+    wait_converged(stack, "app", REPLICAS)
+
+
+def test_killing_a_replica_under_load_fails_only_its_requests_in_flight(stack: DeployedStack) -> None:
+    probe_interval = 5  # the app's healthcheck interval in stack.yaml
+    with steady_load(stack, "/health") as report:
+        time.sleep(2)
+        killed_at = time.time()
+        docker("kill", stack.containers("app")[0])
+        time.sleep(probe_interval * 3)
+    late = report.failures(since=killed_at + probe_interval)
+    early = report.failures()
+    print(
+        f"\nswarm replica killed: {report.summary()}; "
+        f"last failure {max((r[0] - killed_at for r in early), default=0) * 1000:.0f} ms after the kill"
+    )
+    assert late == []
+    assert all(record[0] >= killed_at - 1 for record in early), early
+    wait_converged(stack, "app", REPLICAS)
