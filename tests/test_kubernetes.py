@@ -1,0 +1,218 @@
+"""deploy/kubernetes: every overlay builds, every object validates strictly against the
+schemas of named Kubernetes versions, the pods meet the "restricted" Pod Security Standard
+and agree with the Dockerfile, no secret is in the manifests, and the pod specs run for
+real (with Docker, as a kubelet would run them) with the service's image."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from dockerized import docker, wait_for
+from kube import PodRun, all_containers, backing_services, build, pod_templates, restricted_violations
+from support import DATABASES, FRAMEWORKS, WORKERS, answers_for, combination_id, render
+
+# Named versions the objects are validated against: the oldest and the newest that the
+# Kubernetes project supported on 2026-11-01.
+KUBERNETES_VERSIONS = ("1.32", "1.35")
+SHAPES = [
+    (framework, database, worker) for framework in FRAMEWORKS for database in DATABASES for worker in WORKERS
+]
+
+
+@pytest.fixture(scope="session")
+def with_kubernetes(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A service rendered with the Kubernetes target (no lock step), once per shape."""
+    cache: dict[tuple[str, ...], Path] = {}
+
+    def get(*shape: str) -> Path:
+        if shape not in cache:
+            destination = tmp_path_factory.mktemp("kubernetes") / combination_id(shape)
+            answers = answers_for(*shape, "uv", deploy_targets=["kubernetes"])
+            cache[shape] = render(destination, answers, skip_tasks=True)
+        return cache[shape]
+
+    return get
+
+
+def overlays(project: Path) -> list[Path]:
+    found = sorted((project / "deploy" / "kubernetes" / "overlays").iterdir())
+    assert found, "no overlay"
+    return found
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
+def test_every_overlay_builds_and_each_object_validates_strictly(with_kubernetes, shape) -> None:
+    project = with_kubernetes(*shape)
+    for overlay in [project / "deploy" / "kubernetes" / "base", *overlays(project)]:
+        for thing in build(overlay):
+            for version in KUBERNETES_VERSIONS:
+                kubernetes_validate.validate(thing, version, strict=True)
+
+
+def test_strict_validation_refuses_a_field_kubernetes_does_not_have(with_kubernetes) -> None:
+    deployment = next(
+        t
+        for t in build(overlays(with_kubernetes("fastapi", "postgresql", "none"))[0])
+        if t["kind"] == "Deployment"
+    )
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
+def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_kubernetes, shape) -> None:
+    project = with_kubernetes(*shape)
+    dockerfile = (project / "Dockerfile").read_text()
+    user, group = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE).groups()
+    exposed = int(re.search(r"^EXPOSE (\d+)$", dockerfile, re.MULTILINE).group(1))
+    for overlay in overlays(project):
+        objects = build(overlay)
+        namespace = next(t for t in objects if t["kind"] == "Namespace")
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        pods = pod_templates(objects)
+        assert len(pods) == (2 if shape[2] == "celery" else 1)
+        for name, pod in pods.items():
+            assert restricted_violations(pod) == [], name
+            assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
+                int(user),
+                int(group),
+            )
+            for container in all_containers(pod):
+                ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+                assert set(ports.values()) <= {exposed}
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    if "httpGet" in container.get(probe, {}):
+                        assert ports[container[probe]["httpGet"]["port"]] == exposed
+        app = pods["orders-service"]
+        probes = {
+            probe: app["containers"][0][probe]["httpGet"]["path"]
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+        }
+        assert probes == {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
+        service = next(t for t in objects if t["kind"] == "Service")
+        assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
+def test_the_image_is_named_in_one_place_with_a_tag_and_no_secret_is_in_the_manifests(
+    with_kubernetes, shape
+) -> None:
+    project = with_kubernetes(*shape)
+    for overlay in overlays(project):
+        kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+        (image,) = kustomization["images"]
+        objects = build(overlay)
+        used = {c["image"] for pod in pod_templates(objects).values() for c in all_containers(pod)}
+        assert used == {f"{image['newName']}:{image['newTag']}"}
+        assert image["newTag"] not in ("", "latest")
+        rendered = json.dumps(objects)
+        assert "Secret" not in {t["kind"] for t in objects}
+        # No URL carries credentials and no value looks like a password.
+        assert not re.search(r"://[^/\s\"@]*:[^/\s\"@]+@", rendered)
+        assert "PASSWORD=" not in rendered
+
+
+# Both frameworks, each with every backing service: their images are built by the
+# container tests too, so the layers are cached.
+RUN_FOR_REAL = [
+    {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["kubernetes", "swarm"]},
+    {
+        "framework": "flask",
+        "worker": "celery",
+        "lock_tool": "uv",
+        "python_version": "3.11",
+        "deploy_targets": ["kubernetes"],
+    },
+]
+
+
+@pytest.mark.parametrize("answers", RUN_FOR_REAL, ids=["fastapi", "flask"])
+def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answers: dict) -> None:
+    project = tmp_path / "service"
+    shutil.copytree(locked(**answers), project)
+    image = f"pst-kube-{uuid.uuid4().hex[:8]}"
+    docker(
+        "build",
+        "--build-arg",
+        f"PYTHON_VERSION={answers.get('python_version', '3.13')}",
+        "--tag",
+        image,
+        ".",
+        cwd=project,
+    )
+    network = f"pst-kube-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", network)
+    secret_files = tmp_path / "secret"
+    secret_files.mkdir(mode=0o755)
+    runs: list[PodRun] = []
+    try:
+        with backing_services(network, secrets.token_hex(12)) as keys:
+            for key, value in keys.items():
+                (secret_files / key).write_text(value + "\n")  # kubectl create secret --from-file keeps it
+                (secret_files / key).chmod(0o444)
+            objects = build(overlays(project)[0])
+            (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
+            pods = pod_templates(objects)
+            app = PodRun(pods["orders-service"], image, config, secret_files, network)
+            runs.append(app)
+            app_container = app.start()["app"]
+            probe = app.pod["containers"][0]
+            port = probe["ports"][0]["containerPort"]
+
+            def answers_probe(kind: str) -> bool:
+                path = probe[kind]["httpGet"]["path"]
+                url = f"http://{app_container}:{port}{path}"
+                script = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=3).status)"
+                completed = docker(
+                    "run",
+                    "--rm",
+                    "--network",
+                    network,
+                    "--entrypoint",
+                    "python",
+                    image,
+                    "-c",
+                    script,
+                    check=False,
+                )
+                return completed.stdout.strip() == "200"
+
+            try:
+                for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    wait_for(lambda k=kind: answers_probe(k), timeout=90, interval=1)
+                worker = PodRun(pods["orders-service-worker"], image, config, secret_files, network)
+                runs.append(worker)
+                worker_container = worker.start()["worker"]
+                ping = worker.pod["containers"][0]["livenessProbe"]["exec"]["command"]
+                wait_for(
+                    lambda: docker("exec", worker_container, *ping, check=False).returncode == 0,
+                    timeout=90,
+                    interval=2,
+                )
+                state = docker(
+                    "inspect",
+                    "--format",
+                    "{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}",
+                    app_container,
+                    worker_container,
+                ).stdout.split()
+                assert state == ["true", "true", "true", "true"]
+            except AssertionError:
+                for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
+                    print(docker("logs", name, check=False).stderr[-3000:])
+                raise
+    finally:
+        for run in runs:
+            run.remove()
+        docker("network", "rm", network, check=False)
+        docker("image", "rm", "--force", image, check=False)
