@@ -81,6 +81,14 @@ FLASK_NO_SERVICE_312 = {
     "lock_tool": "pip-tools",
     "python_version": "3.12",
 }
+# Every deployment target, with the default framework and database and the worker: the
+# Swarm stack's tests, the Kubernetes pods run for real and pre-commit share it.
+DEPLOYED = {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["kubernetes", "swarm"]}
+
+
+def answer_id(answers: dict[str, str | list[str]]) -> str:
+    """A test id from the answers' values (a multiselect's choices joined by +)."""
+    return "-".join(value if isinstance(value, str) else "+".join(value) for value in answers.values())
 
 
 def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:

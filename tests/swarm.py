@@ -52,6 +52,24 @@ def reachable_from_a_test_client(stack_file: Path) -> Path:
 class DeployedStack:
     name: str
     image: str
+    stack_file: Path
+    env: dict[str, str]
+
+    def deploy(self, *options: str, **variables: str) -> None:
+        """`docker stack deploy` the file with these variables changed, as a release does."""
+        self.env.update(variables)
+        docker(
+            "stack",
+            "deploy",
+            *options,
+            "--resolve-image",
+            "never",
+            "--compose-file",
+            str(self.stack_file),
+            self.name,
+            env=self.env,
+            timeout=600,
+        )
 
     @property
     def network(self) -> str:
@@ -103,18 +121,9 @@ def deployed(
 ) -> Iterator[DeployedStack]:
     """`docker stack deploy` the file, wait until every service runs its replicas, and
     remove the stack (its volumes too) afterwards."""
-    stack = DeployedStack(f"pst{uuid.uuid4().hex[:8]}", image)
+    stack = DeployedStack(f"pst{uuid.uuid4().hex[:8]}", image, stack_file, dict(env))
     try:
-        docker(
-            "stack",
-            "deploy",
-            "--resolve-image",
-            "never",
-            "--compose-file",
-            str(stack_file),
-            stack.name,
-            env=env,
-        )
+        stack.deploy()
         for service, replicas in services.items():
             wait_for(lambda s=service, r=replicas: stack.running_tasks(s) == r, timeout=240, interval=1)
         yield stack

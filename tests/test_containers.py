@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 from dockerized import PROD_FILES, Stack, docker, free_port, http, running, wait_for
-from support import DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_EVERY_SERVICE_311, TEMPLATE_ROOT, execute
+from support import (
+    DEFAULT_PYTHON,
+    FASTAPI_EVERY_SERVICE_314,
+    FLASK_EVERY_SERVICE_311,
+    TEMPLATE_ROOT,
+    answer_id,
+    execute,
+)
 from test_locks import group
 
 CONTAINERIZED = [
@@ -30,7 +37,7 @@ CONTAINERIZED = [
 PARAMS = [
     pytest.param(
         answers,
-        id="-".join(answers.values()) or "defaults",
+        id=answer_id(answers) or "defaults",
         marks=pytest.mark.xdist_group(group(answers) if answers else "locked-defaults"),
     )
     for answers in CONTAINERIZED

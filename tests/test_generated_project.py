@@ -13,6 +13,7 @@ from support import (
     DEFAULT_PYTHON,
     FLASK_EVERY_SERVICE_311,
     FLASK_NO_SERVICE_312,
+    answer_id,
     make_venv,
     python_or_fail,
     run,
@@ -33,7 +34,7 @@ INSTALLED = [
     },
 ]
 PARAMS = [
-    pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
+    pytest.param(answers, id=answer_id(answers), marks=pytest.mark.xdist_group(group(answers)))
     for answers in INSTALLED
 ]
 

@@ -18,7 +18,17 @@ import pytest
 import yaml
 from dockerized import docker, wait_for
 from kube import PodRun, all_containers, backing_services, build, pod_templates, restricted_violations
-from support import DATABASES, FRAMEWORKS, WORKERS, answers_for, combination_id, render
+from support import (
+    DATABASES,
+    DEPLOYED,
+    FLASK_EVERY_SERVICE_311,
+    FRAMEWORKS,
+    WORKERS,
+    answers_for,
+    combination_id,
+    render,
+)
+from test_locks import group
 
 # Named versions the objects are validated against: the oldest and the newest that the
 # Kubernetes project supported on 2026-11-01.
@@ -125,18 +135,12 @@ def test_the_image_is_named_in_one_place_with_a_tag_and_no_secret_is_in_the_mani
 # Both frameworks, each with every backing service: their images are built by the
 # container tests too, so the layers are cached.
 RUN_FOR_REAL = [
-    {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["kubernetes", "swarm"]},
-    {
-        "framework": "flask",
-        "worker": "celery",
-        "lock_tool": "uv",
-        "python_version": "3.11",
-        "deploy_targets": ["kubernetes"],
-    },
+    pytest.param(DEPLOYED, id="fastapi", marks=pytest.mark.xdist_group(group(DEPLOYED))),
+    pytest.param({**FLASK_EVERY_SERVICE_311, "deploy_targets": ["kubernetes"]}, id="flask"),
 ]
 
 
-@pytest.mark.parametrize("answers", RUN_FOR_REAL, ids=["fastapi", "flask"])
+@pytest.mark.parametrize("answers", RUN_FOR_REAL)
 def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answers: dict) -> None:
     project = tmp_path / "service"
     shutil.copytree(locked(**answers), project)

@@ -13,7 +13,7 @@ from lock_tools import tool_python
 from lockfiles import read_pins
 from reference_locks import REFERENCE_DIR, departures
 from requirement_files import discover
-from support import COPIER_PYTHON, DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_NO_SERVICE_312
+from support import COPIER_PYTHON, DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_NO_SERVICE_312, answer_id
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
 LOCKED = [
@@ -30,12 +30,12 @@ LOCKED = [
 ]
 
 
-def group(answers: dict[str, str]) -> str:
-    return "locked-" + "-".join(answers.values())
+def group(answers: dict[str, str | list[str]]) -> str:
+    return "locked-" + answer_id(answers)
 
 
 PARAMS = [
-    pytest.param(answers, id="-".join(answers.values()), marks=pytest.mark.xdist_group(group(answers)))
+    pytest.param(answers, id=answer_id(answers), marks=pytest.mark.xdist_group(group(answers)))
     for answers in LOCKED
 ]
 

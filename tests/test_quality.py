@@ -23,7 +23,9 @@ from lockfiles import read_pins
 from support import (
     ALL_COMBINATIONS,
     DEFAULT_CHOICES,
+    DEPLOYED,
     FLASK_EVERY_SERVICE_311,
+    answer_id,
     copy_of_this_checkout,
     execute,
     git,
@@ -39,14 +41,14 @@ HOOK_RESULT = re.compile(r"^(?P<name>.+?)\.{3,}(?:\([^)]*\))?(?P<status>Passed|S
 EVERY_COMBINATION = [
     {"framework": f, "database": d, "worker": w, "lock_tool": t} for f, d, w, t in ALL_COMBINATIONS
 ]
+# And the deployment targets' files (the Swarm stack is checked against the Compose spec).
+EVERY_COMBINATION.append(DEPLOYED)
 
 FLASK_NO_SERVICE_UV = {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}
 
 
 def params(answer_sets: list[dict[str, str]]) -> list:
-    return [
-        pytest.param(a, id="-".join(a.values()), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets
-    ]
+    return [pytest.param(a, id=answer_id(a), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets]
 
 
 def committed_copy(source: Path, destination: Path) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from dockerized import docker
+from support import DEPLOYED
 from swarm import (
     DeployedStack,
     deployed,
@@ -26,11 +27,12 @@ from swarm import (
     steady_load,
     wait_converged,
 )
+from test_locks import group
 
-ANSWERS = {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["swarm"]}
 SLUG = "orders-service"
 REPLICAS = 3
-pytestmark = pytest.mark.xdist_group("swarm")
+# With the other users of this answer set, so it is generated once.
+pytestmark = pytest.mark.xdist_group(group(DEPLOYED))
 
 POST_ITEM = """
 import json, urllib.request
@@ -64,7 +66,7 @@ def stack(
     locked, tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str]
 ) -> Iterator[DeployedStack]:
     project = tmp_path_factory.mktemp("swarm") / "service"
-    shutil.copytree(locked(**ANSWERS), project)
+    shutil.copytree(locked(**DEPLOYED), project)
     image = f"pst-swarm-{uuid.uuid4().hex[:8]}"
     docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
     with single_node_swarm():
@@ -81,7 +83,7 @@ def stack(
         finally:
             for name in passwords:
                 docker("secret", "rm", f"{SLUG}_{name}", check=False)
-            docker("image", "rm", "--force", f"{image}:0.1.0", check=False)
+            docker("image", "rm", "--force", f"{image}:0.1.0", f"{image}:0.1.1", check=False)
 
 
 def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedStack) -> None:
@@ -123,11 +125,18 @@ def test_no_secret_is_visible_in_inspect_the_image_or_the_stack_file(
 
 def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack) -> None:
     item = stack.client(POST_ITEM).strip()
+    # A new release, as the README deploys one: the same stack file with the next tag.
+    repository = stack.image.partition(":")[0]
+    docker("tag", stack.image, f"{repository}:0.1.1")
     with steady_load(stack, f"/items/{item}") as report:
         started = time.monotonic()
-        docker("service", "update", "--force", "--detach=false", stack.service("app"), timeout=600)
+        stack.deploy("--detach=false", APP_TAG="0.1.1")
         took = time.monotonic() - started
     print(f"\nswarm rolling update of {REPLICAS} replicas in {took:.0f} s: {report.summary()}")
+    image = docker(
+        "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", stack.service("app")
+    ).stdout.strip()
+    assert image == f"{repository}:0.1.1"
     assert len(report.records) > 1000
     assert report.failures() == []
     wait_converged(stack, "app", REPLICAS)
