@@ -51,6 +51,7 @@ def copier_copy(destination: Path, **answers: str) -> subprocess.CompletedProces
         ({"project_name": "For"}, "which is a Python keyword"),
         ({"python_version": "3.10"}, "Invalid choice"),
         ({"lock_tool": "poetry"}, "Invalid choice"),
+        ({"deploy_targets": '["kubernetes", "helm"]'}, "Invalid choice"),
     ],
     ids=lambda value: (
         str(value) if isinstance(value, str) else "-".join(f"{k}={v}" for k, v in value.items())
@@ -82,14 +83,18 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
 
     answers = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     assert {
-        key: answers[key] for key in ("python_version", "framework", "database", "worker", "lock_tool")
+        key: answers[key]
+        for key in ("python_version", "framework", "database", "worker", "lock_tool", "deploy_targets")
     } == {
         "python_version": "3.13",
         "framework": "fastapi",
         "database": "postgresql",
         "worker": "none",
         "lock_tool": "pip-tools",
+        "deploy_targets": [],
     }
+    # The default stays lean: compose files only.
+    assert not (destination / "deploy").exists()
     # What `copier update` needs later.
     assert Path(answers["_src_path"]).is_absolute()
     assert answers["_commit"]
