@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from dockerized import docker
+from dockerized import docker, wait_for
 from support import DEPLOYED
 from swarm import (
     DeployedStack,
@@ -140,6 +140,44 @@ def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack) -> N
     assert len(report.records) > 1000
     assert report.failures() == []
     wait_converged(stack, "app", REPLICAS)
+
+
+def test_a_release_that_fails_its_healthcheck_is_rolled_back_under_load(stack: DeployedStack) -> None:
+    before = docker("service", "inspect", "--format", "{{json .Spec}}", stack.service("app")).stdout
+    with steady_load(stack, "/health") as report:
+        # A release whose server cannot start: its tasks never become healthy.
+        stack.deploy(WEB_CONCURRENCY="not-a-number")
+        state = wait_for(
+            lambda: (
+                (
+                    s := docker(
+                        "service", "inspect", "--format", "{{.UpdateStatus.State}}", stack.service("app")
+                    )
+                )
+                .stdout.strip()
+                .startswith("rollback_completed")
+                and s.stdout.strip()
+            ),
+            timeout=240,
+            interval=2,
+        )
+    print(f"\nswarm failed release rolled back: {report.summary()}")
+    assert state == "rollback_completed"
+    after = docker("service", "inspect", "--format", "{{json .Spec}}", stack.service("app")).stdout
+    assert after == before
+    assert report.failures() == []
+    wait_converged(stack, "app", REPLICAS)
+
+
+def test_the_app_runs_read_only_with_tmp_in_memory_and_no_capabilities(stack: DeployedStack) -> None:
+    for container in stack.containers("app"):
+        host = json.loads(docker("inspect", "--format", "{{json .HostConfig}}", container).stdout)
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        mounts = json.loads(docker("inspect", "--format", "{{json .Mounts}}", container).stdout)
+        assert {"Type": "tmpfs", "Destination": "/tmp"}.items() <= next(
+            m for m in mounts if m["Destination"] == "/tmp"
+        ).items()
 
 
 def test_killing_a_replica_under_load_fails_only_its_requests_in_flight(stack: DeployedStack) -> None:

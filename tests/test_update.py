@@ -132,3 +132,20 @@ def test_update_template_refuses_a_dirty_tree(tmp_path: Path, releases: Path) ->
     assert completed.returncode == 2
     assert "commit or stash your changes first" in completed.stderr
     assert (project / f"src/{PACKAGE}/jobs.py").exists()
+
+
+def test_update_adds_the_deployment_targets_a_service_asks_for(tmp_path: Path, releases: Path) -> None:
+    project = generate(tmp_path / "updated", releases, "v0.2.0")
+    assert not (project / "deploy").exists()
+    targets = {"deploy_targets": ["kubernetes", "swarm"]}
+
+    run_update(
+        str(project), data=targets, defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref="v0.2.0"
+    )
+
+    fresh = render(
+        tmp_path / "fresh", {**ANSWERS, **targets}, skip_tasks=False, src=releases, vcs_ref="v0.2.0"
+    )
+    assert differences(project, fresh, ignore={".copier-answers.yml"}) == []
+    assert (project / "deploy" / "swarm" / "stack.yaml").is_file()
+    assert (project / "deploy" / "kubernetes" / "overlays" / "production" / "kustomization.yaml").is_file()
