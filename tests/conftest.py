@@ -29,6 +29,21 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(variable, value)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of one xdist_group share a generated project, built images or the swarm, and
+    must run on one worker (--dist=loadgroup). pytest-xdist marks them by suffixing their
+    node ids with @group; a pytest it does not support ignores that silently."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    ungrouped = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(ungrouped)} tests (e.g. {ungrouped[0]}): "
+            "this pytest and pytest-xdist do not work together; see requirements/dev.in"
+        )
+
+
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Render (tasks skipped) once per combination for the whole session."""
