@@ -167,7 +167,7 @@ class LoadReport:
 
 @contextmanager
 def steady_load(
-    stack: DeployedStack, path: str, workers: int = 4, pause: float = 0.01
+    stack: DeployedStack, path: str, workers: int = 2, pause: float = 0.02
 ) -> Iterator[LoadReport]:
     """Requests to the app's replicas from a client container for the block, bounded: each
     of `workers` threads waits `pause` s between its requests."""
