@@ -27,12 +27,11 @@ from swarm import (
     steady_load,
     wait_converged,
 )
-from test_locks import group
 
 SLUG = "orders-service"
 REPLICAS = 3
-# With the other users of this answer set, so it is generated once.
-pytestmark = pytest.mark.xdist_group(group(DEPLOYED))
+# Alone on the engine (make test runs them after the rest), all on one worker.
+pytestmark = [pytest.mark.swarm, pytest.mark.xdist_group("swarm")]
 
 POST_ITEM = """
 import json, urllib.request
