@@ -62,16 +62,16 @@ def main() -> None:
     rows = [
         ("Measure", f"median of {args.repeat} (min-max)"),
         ("Migrations applied by 3 replicas starting together", str(results["migrations_applied"])),
-        ("Rolling update: requests sent", spread(results["update_sent"], "", 0)),
-        ("Rolling update: requests failed", spread(results["update_failed"], "", 0)),
+        ("Rolling update: requests sent", spread(results["update_sent"], "requests", 0)),
+        ("Rolling update: requests failed", spread(results["update_failed"], "requests", 0)),
         ("Rolling update: p99 latency", spread(results["update_p99_ms"], "ms", 1)),
         ("Rolling update: duration", spread(results["update_seconds"], "s", 0)),
-        ("Replica killed: requests sent", spread(results["kill_sent"], "", 0)),
-        ("Replica killed: requests failed", spread(results["kill_failed"], "", 0)),
+        ("Replica killed: requests sent", spread(results["kill_sent"], "requests", 0)),
+        ("Replica killed: requests failed", spread(results["kill_failed"], "requests", 0)),
         ("Replica killed: last failure after the kill", spread(results["kill_last_failure_ms"], "ms", 0)),
         (
             "Replica killed: failures after the first probe interval (5 s)",
-            spread(results["kill_late"], "", 0),
+            spread(results["kill_late"], "requests", 0),
         ),
     ]
     report("replicas", rows, results)
