@@ -13,7 +13,6 @@ runs what the tests assert. Needs Docker; leaves the swarm as it found it.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import tempfile
@@ -26,10 +25,9 @@ from common import generate, report, sh, spread, summary
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from dockerized import docker
-from swarm import deployed, reachable_from_a_test_client, single_node_swarm, steady_load, wait_converged
+from swarm import stack_on_a_swarm, steady_load, wait_converged
 
 REPLICAS = 3
-SLUG = "bench-service"
 
 
 def main() -> None:
@@ -42,20 +40,11 @@ def main() -> None:
         generate(project, "worker=celery", "lock_tool=uv", 'deploy_targets=["swarm"]')
         image = f"bench-replicas-{uuid.uuid4().hex[:6]}"
         sh("docker", "build", "--quiet", "--tag", f"{image}:1", str(project))
-        names = [f"{SLUG}_postgres_password", f"{SLUG}_redis_password"]
+        passwords = {"postgres_password": secrets.token_hex(16), "redis_password": secrets.token_hex(16)}
         try:
-            with single_node_swarm():
-                for name in names:
-                    docker("secret", "rm", name, check=False)
-                    docker("secret", "create", name, "-", input_=secrets.token_hex(16))
-                env = {**os.environ, "APP_IMAGE": image, "APP_TAG": "1", "APP_REPLICAS": str(REPLICAS)}
-                stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
-                services = {"app": REPLICAS, "worker": 2, "db": 1, "redis": 1}
-                with deployed(stack_file, f"{image}:1", env, services) as stack:
-                    results = measure(stack, image, args.repeat)
+            with stack_on_a_swarm(project, image, "1", passwords, REPLICAS) as stack:
+                results = measure(stack, image, args.repeat)
         finally:
-            for name in names:
-                docker("secret", "rm", name, check=False)
             tags = [f"{image}:{n}" for n in range(1, args.repeat + 2)]
             docker("image", "rm", "--force", *tags, check=False)
 
@@ -84,11 +73,7 @@ def measure(stack, image: str, repeat: int) -> dict:
     def add(name: str, value: float) -> None:
         figures.setdefault(name, []).append(value)
 
-    item = stack.client(
-        "import json, urllib.request as u; r = u.Request('http://app:8000/items', method='POST', "
-        "data=b'{\"name\": \"bench\"}', headers={'Content-Type': 'application/json'}); "
-        "print(json.load(u.urlopen(r))['id'])"
-    ).strip()
+    item = stack.create_item()
     for run in range(repeat):
         tag = str(run + 2)
         docker("tag", f"{image}:1", f"{image}:{tag}")

@@ -4,8 +4,8 @@ itself, a deployed stack, and steady load from a container on the stack's networ
 from __future__ import annotations
 
 import json
+import os
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +17,12 @@ import yaml
 from dockerized import docker, wait_for
 
 LOAD_CLIENT = (Path(__file__).parent / "load_client.py").read_text()
+CREATE_ITEM = """
+import json, urllib.request
+request = urllib.request.Request("http://app:8000/items", data=json.dumps({"name": "swarm"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+print(json.load(urllib.request.urlopen(request, timeout=10))["id"])
+"""
 
 
 @contextmanager
@@ -99,6 +105,10 @@ class DeployedStack:
         ).stdout.splitlines()
         return sum(state.startswith("Running") for state in states)
 
+    def create_item(self) -> str:
+        """POST /items from a client container: the new item's id."""
+        return self.client(CREATE_ITEM).strip()
+
     def client(self, script: str, *args: str) -> str:
         """Run a Python script in a container on the stack's network."""
         return docker(
@@ -147,6 +157,30 @@ def deployed(
         ).stdout.split()
         if volumes:
             docker("volume", "rm", *volumes, check=False)
+
+
+@contextmanager
+def stack_on_a_swarm(
+    project: Path, image: str, tag: str, passwords: dict[str, str], replicas: int
+) -> Iterator[DeployedStack]:
+    """A generated service's deploy/swarm/stack.yaml on a single-node swarm, as its README
+    deploys it: `passwords` as the external secrets it names (`<slug>_<name>`), `image:tag`
+    with `replicas` app replicas (2 workers)."""
+    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+    secret_names = {f"{slug}_{name}": value for name, value in passwords.items()}
+    with single_node_swarm():
+        for name, value in secret_names.items():
+            docker("secret", "rm", name, check=False)
+            docker("secret", "create", name, "-", input_=value)
+        try:
+            env = {**os.environ, "APP_IMAGE": image, "APP_TAG": tag, "APP_REPLICAS": str(replicas)}
+            stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
+            services = {"app": replicas, "worker": 2, "db": 1, "redis": 1}
+            with deployed(stack_file, f"{image}:{tag}", env, services) as stack:
+                yield stack
+        finally:
+            for name in secret_names:
+                docker("secret", "rm", name, check=False)
 
 
 @dataclass
@@ -202,7 +236,7 @@ def secret_values_seen(values: list[str], *commands: list[str]) -> list[str]:
     """Which of `values` the output of `docker <command>` shows, for each command."""
     seen = []
     for command in commands:
-        output = subprocess.run(["docker", *command], capture_output=True, text=True, check=True).stdout
+        output = docker(*command).stdout
         seen += [f"docker {' '.join(command)} shows {value[:6]}…" for value in values if value in output]
     return seen
 

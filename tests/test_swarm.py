@@ -8,7 +8,6 @@ swarm is started for this module and left as it was found.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import time
@@ -20,25 +19,16 @@ from dockerized import docker, wait_for
 from support import DEPLOYED
 from swarm import (
     DeployedStack,
-    deployed,
-    reachable_from_a_test_client,
     secret_values_seen,
-    single_node_swarm,
+    stack_on_a_swarm,
     steady_load,
     wait_converged,
 )
 
-SLUG = "orders-service"
 REPLICAS = 3
 # Alone on the engine (make test runs them after the rest), all on one worker.
 pytestmark = [pytest.mark.swarm, pytest.mark.xdist_group("swarm")]
 
-POST_ITEM = """
-import json, urllib.request
-request = urllib.request.Request("http://app:8000/items", data=json.dumps({"name": "swarm"}).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-print(json.load(urllib.request.urlopen(request, timeout=10))["id"])
-"""
 RUN_TASK = """
 import json, time, urllib.request
 def call(method, path, body=None):
@@ -68,21 +58,11 @@ def stack(
     shutil.copytree(locked(**DEPLOYED), project)
     image = f"pst-swarm-{uuid.uuid4().hex[:8]}"
     docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
-    with single_node_swarm():
-        for name, value in passwords.items():
-            docker("secret", "rm", f"{SLUG}_{name}", check=False)
-            docker("secret", "create", f"{SLUG}_{name}", "-", input_=value)
-        try:
-            env = {**os.environ, "APP_IMAGE": image, "APP_TAG": "0.1.0", "APP_REPLICAS": str(REPLICAS)}
-            stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
-            with deployed(
-                stack_file, f"{image}:0.1.0", env, {"app": REPLICAS, "worker": 2, "db": 1, "redis": 1}
-            ) as stack:
-                yield stack
-        finally:
-            for name in passwords:
-                docker("secret", "rm", f"{SLUG}_{name}", check=False)
-            docker("image", "rm", "--force", f"{image}:0.1.0", f"{image}:0.1.1", check=False)
+    try:
+        with stack_on_a_swarm(project, image, "0.1.0", passwords, REPLICAS) as stack:
+            yield stack
+    finally:
+        docker("image", "rm", "--force", f"{image}:0.1.0", f"{image}:0.1.1", check=False)
 
 
 def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedStack) -> None:
@@ -123,7 +103,7 @@ def test_no_secret_is_visible_in_inspect_the_image_or_the_stack_file(
 
 
 def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack) -> None:
-    item = stack.client(POST_ITEM).strip()
+    item = stack.create_item()
     # A new release, as the README deploys one: the same stack file with the next tag.
     repository = stack.image.partition(":")[0]
     docker("tag", stack.image, f"{repository}:0.1.1")
