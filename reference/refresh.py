@@ -35,12 +35,14 @@ from lock import UV_COMPILE  # noqa: E402
 from lock_tools import provision  # noqa: E402
 
 # The answers the requirement templates branch on.
-VARIED = ("framework", "database", "worker", "lock_tool")
+VARIED = ("framework", "database", "worker", "lock_tool", "tracing")
 PLATFORM = "x86_64-unknown-linux-gnu"
 COMMAND = "make lock"
 
 
-def offered(questions: dict, name: str) -> list[str]:
+def offered(questions: dict, name: str) -> list:
+    if questions[name].get("type") == "bool":
+        return [False, True]
     choices = questions[name]["choices"]
     return list(choices.values() if isinstance(choices, dict) else choices)
 
