@@ -60,12 +60,14 @@ DEFAULT_CHOICES = {
 }
 
 # Answer sets that several modules test, each generated once per session (`locked`).
+# Both with tracing: its spans are checked in their containers.
 FLASK_EVERY_SERVICE_311 = {
     "framework": "flask",
     "database": "postgresql",
     "worker": "celery",
     "lock_tool": "uv",
     "python_version": "3.11",
+    "tracing": True,
 }
 FASTAPI_EVERY_SERVICE_314 = {
     "framework": "fastapi",
@@ -73,6 +75,7 @@ FASTAPI_EVERY_SERVICE_314 = {
     "worker": "celery",
     "lock_tool": "uv",
     "python_version": "3.14",
+    "tracing": True,
 }
 FLASK_NO_SERVICE_312 = {
     "framework": "flask",
@@ -86,9 +89,14 @@ FLASK_NO_SERVICE_312 = {
 DEPLOYED = {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["kubernetes", "swarm"]}
 
 
-def answer_id(answers: dict[str, str | list[str]]) -> str:
-    """A test id from the answers' values (a multiselect's choices joined by +)."""
-    return "-".join(value if isinstance(value, str) else "+".join(value) for value in answers.values())
+def answer_id(answers: dict[str, str | bool | list[str]]) -> str:
+    """A test id from the answers' values (a multiselect's choices joined by +, a yes/no
+    question's name when yes)."""
+    return "-".join(
+        value if isinstance(value, str) else "+".join(value) if isinstance(value, list) else name
+        for name, value in answers.items()
+        if value is not False
+    )
 
 
 def answers_for(framework: str, database: str, worker: str, lock_tool: str, **extra: str) -> dict[str, str]:

@@ -6,16 +6,35 @@ these tests fail; they are never skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from dockerized import PROD_FILES, Stack, docker, free_port, http, running, wait_for
+from observed import (
+    CLIENT,
+    CONSUMER,
+    GENERATED_ID,
+    PRODUCER,
+    SERVER,
+    ExportedSpan,
+    counts_by_process,
+    exported_spans,
+    fetch_inside,
+    get_concurrently,
+    get_with_id,
+    log_lines,
+    metric,
+    raw_get,
+    sink_compose_file,
+)
 from support import (
     DEFAULT_PYTHON,
     FASTAPI_EVERY_SERVICE_314,
@@ -123,9 +142,16 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
     locked, tmp_path: Path, answers: dict[str, str]
 ) -> None:
     project = project_copy(locked, tmp_path, answers)
-    # Access logs are off by default; on here, to check that Docker's probes stay out of them.
+    with_database = answers.get("database", "postgresql") == "postgresql"
+    with_worker = answers.get("worker") == "celery"
+    files = PROD_FILES
+    if answers.get("tracing"):
+        received = tmp_path / "spans"
+        services = ["app", "worker"] if with_worker else ["app"]
+        files = (*PROD_FILES, "-f", str(sink_compose_file(project, received, services)))
+    # The access log is off by default; on here, to read each request's line.
     stack = Stack(
-        project, target_python(answers), files=PROD_FILES, env={**secrets_for(answers), "ACCESS_LOG": "-"}
+        project, target_python(answers), files=files, env={**secrets_for(answers), "ACCESS_LOG": "true"}
     )
     with running(stack):
         assert http("GET", f"{stack.url}/health")[0] == 200
@@ -139,7 +165,7 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
         assert config.split()[0] == "true"
         assert "ALL" in config
 
-        if answers.get("database", "postgresql") == "postgresql":
+        if with_database:
             current = stack.compose("exec", "-T", "app", "alembic", "current").stdout
             assert "(head)" in current
             status, item = http("POST", f"{stack.url}/items", {"name": "from-the-prod-stack"})
@@ -147,8 +173,11 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
             assert http("GET", f"{stack.url}/items/{item['id']}") == (200, item)
             assert_bad_input_is_refused_and_documented(stack.url)
 
-        if answers.get("worker") == "celery":
-            status, queued = http("POST", f"{stack.url}/tasks/add", {"x": 19, "y": 23})
+        if with_worker:
+            queued_by = f"enqueuer-{uuid.uuid4().hex[:8]}"
+            status, queued = http(
+                "POST", f"{stack.url}/tasks/add", {"x": 19, "y": 23}, headers={"X-Request-ID": queued_by}
+            )
             assert status == 202
             done = wait_for(
                 lambda: (
@@ -158,21 +187,147 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
                 timeout=30,
             )
             assert done["result"] == 42
+            # The task's lines in the worker's log carry the id of the request that enqueued it.
+            worker = stack.container("worker")
+            task_lines = [line for line in log_lines(worker) if queued["task_id"] in line["message"]]
+            assert task_lines
+            assert any(line["request_id"] == queued_by for line in task_lines), task_lines
+            tasks = fetch_inside(worker, "http://127.0.0.1:9100/metrics")
+            assert metric(tasks, "celery_tasks_total", task="orders_service.add", state="SUCCESS") >= 1
+            assert metric(tasks, "celery_task_duration_seconds_count", task="orders_service.add") >= 1
 
-        # Docker's probe ran (the app is healthy) but stays out of the access log; ours is in it.
-        logs = stack.compose("logs", "--no-color", "app").stdout
+        assert_requests_are_logged_as_json_with_their_id(stack.url, app)
+        assert_metrics_add_up_over_the_server_processes(stack.url, app, with_database)
+        if with_database:
+            assert_a_request_that_raises_is_one_record_with_its_stack(stack, app)
+        if answers.get("tracing"):
+            assert_one_trace_spans_request_database_and_task(received, app, with_worker)
+
         # Nothing writes to the read-only root filesystem (gunicorn's control socket once did).
+        logs = stack.compose("logs", "--no-color", "app").stdout
         assert "Read-only file system" not in logs
-        assert "GET /health HTTP/1.1" in logs
-        # The probe speaks HTTP/1.0, which granian logs as `HTTP/1`.
-        assert '"GET /health HTTP/1.0"' not in logs
-        assert '"GET /health HTTP/1"' not in logs
 
         started = time.monotonic()
         docker("stop", app)
         stopped_in = time.monotonic() - started
         assert stopped_in < 5, f"docker stop took {stopped_in:.1f} s: SIGTERM does not reach the server"
         assert docker("inspect", app, "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+
+
+def assert_requests_are_logged_as_json_with_their_id(url: str, app: str) -> None:
+    """Every line the app wrote (server, app, Alembic) is a JSON object; a request's access
+    line carries its id; a malformed id is replaced and never written."""
+    sent = f"client-{uuid.uuid4().hex[:12]}"
+    assert get_with_id(f"{url}/openapi.json", sent) == (200, sent)
+    injected = f"INJECTED-{uuid.uuid4().hex[:8]}"
+    huge = "x" * 10_000
+    malformed = {
+        "a folded line (an injected log line)": [b"X-Request-ID: ok", f" {injected}".encode()],
+        "10 kB": [f"X-Request-ID: {huge}".encode()],
+        "non-ASCII": ["X-Request-ID: café".encode()],
+    }
+    for case, header_lines in malformed.items():
+        status, headers = raw_get(url, "/openapi.json", header_lines)
+        # A server may refuse the request itself (400); answered, it has an id of its own.
+        if status != 400:
+            assert status == 200, case
+            assert GENERATED_ID.fullmatch(headers["x-request-id"]), (case, headers)
+
+    lines = log_lines(app)
+    assert {line["logger"] for line in lines} >= {"orders_service.access"}
+    for line in lines:
+        assert {"time", "level", "logger", "message", "request_id"} <= set(line), line
+        assert line["time"].endswith("+00:00"), line
+    [access] = [line for line in lines if line.get("request_id") == sent]
+    assert (access["route"], access["status"], access["method"]) == ("/openapi.json", 200, "GET")
+    written = json.dumps(lines)
+    assert injected not in written
+    assert huge not in written
+    # Probes (Docker's, every 10 s) and scrapes stay out of the access log.
+    assert not [line for line in lines if line.get("route") in ("/health", "/ready", "/metrics")]
+
+
+def assert_metrics_add_up_over_the_server_processes(url: str, app: str, with_database: bool) -> None:
+    """N requests, shared by the server's processes, are N in /metrics, whichever process
+    answers the scrape."""
+    route = "/openapi.json"
+    before = metric(http_text(f"{url}/metrics"), "http_requests_total", route=route, status="200")
+    by_process_before = counts_by_process(app, route)
+    get_concurrently(f"{url}{route}", 60)
+
+    exposition = http_text(f"{url}/metrics")
+    assert metric(exposition, "http_requests_total", route=route, status="200") == before + 60
+    by_process = counts_by_process(app, route)
+    served = [count - by_process_before.get(name, 0.0) for name, count in by_process.items()]
+    assert sum(served) == 60
+    assert len([count for count in served if count > 0]) >= 2, f"one process served all: {served}"
+    assert metric(exposition, "http_request_duration_seconds_count", route=route) >= 60
+    assert "http_requests_in_progress" in exposition
+    if with_database:
+        # WEB_CONCURRENCY (2 here) processes, THREADS (4) connections each.
+        assert metric(exposition, "db_pool_connections") == 8
+        assert metric(exposition, "db_pool_connections_in_use") == 0
+
+
+def assert_a_request_that_raises_is_one_record_with_its_stack(stack: Stack, app: str) -> None:
+    """A schema the code does not expect (the table renamed) makes GET /items/{id} raise:
+    a 500 with the request's id, and one ERROR record with the whole stack."""
+    sql = "ALTER TABLE items RENAME TO items_elsewhere"
+    psql = ("exec", "-T", "db", "psql", "-U", "orders_service", "-d", "orders_service", "-c")
+    stack.compose(*psql, sql)
+    try:
+        assert get_with_id(f"{stack.url}/items/1", "raises-1") == (500, "raises-1")
+    finally:
+        stack.compose(*psql, "ALTER TABLE items_elsewhere RENAME TO items")
+    errors = [
+        line for line in log_lines(app) if line["request_id"] == "raises-1" and line["level"] == "ERROR"
+    ]
+    assert len(errors) == 1, errors
+    assert "Traceback (most recent call last)" in errors[0]["exc_info"]
+    assert "UndefinedTable" in errors[0]["exc_info"]
+
+
+def assert_one_trace_spans_request_database_and_task(received: Path, app: str, with_worker: bool) -> None:
+    """POST /items is a server span whose children are its queries; POST /tasks/add is a
+    server span, the enqueue its child, and the task's run in the worker that one's child.
+    The request's log lines carry the ids of its trace."""
+
+    def spans() -> list[ExportedSpan]:
+        return list(exported_spans(received))
+
+    def has_trace_of(name: str) -> bool:
+        return any(span.name == name and span.kind == SERVER for span in spans())
+
+    wait_for(lambda: has_trace_of("POST /items"), timeout=30)
+    everything = spans()
+    by_id = {span.span_id: span for span in everything}
+    [create] = [span for span in everything if span.name == "POST /items" and span.kind == SERVER]
+    queries = [span for span in everything if span.parent_id == create.span_id and span.kind == CLIENT]
+    assert any(span.name == "INSERT" for span in queries), [span.name for span in queries]
+    assert {span.service for span in everything} == {"orders-service"}
+    assert not [span for span in everything if span.name.startswith("GET /health")]
+
+    access = [line for line in log_lines(app) if line.get("route") == "/items" and line["method"] == "POST"]
+    assert access[0]["trace_id"] == create.trace_id
+    if not with_worker:
+        return
+
+    def task_run() -> ExportedSpan | None:
+        runs = [span for span in spans() if span.name == "run/orders_service.add" and span.kind == CONSUMER]
+        return runs[0] if runs else None
+
+    run = wait_for(task_run, timeout=30)
+    by_id = {span.span_id: span for span in spans()}
+    enqueue = by_id[run.parent_id]
+    request = by_id[enqueue.parent_id]
+    assert (enqueue.name, enqueue.kind) == ("apply_async/orders_service.add", PRODUCER)
+    assert (request.name, request.kind) == ("POST /tasks/add", SERVER)
+    assert run.trace_id == enqueue.trace_id == request.trace_id
+
+
+def http_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
 
 
 def assert_bad_input_is_refused_and_documented(url: str) -> None:
@@ -305,7 +460,8 @@ def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
             timeout=120,
         )
         assert refused.returncode != 0
-        assert "database: unavailable: authentication failed" in refused.stderr, refused.stderr
+        said = refused.stdout + refused.stderr
+        assert "database: unavailable: authentication failed" in said, said
         assert wrong not in refused.stdout + refused.stderr
 
         # Stopping needs no password.

@@ -84,17 +84,28 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     answers = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     assert {
         key: answers[key]
-        for key in ("python_version", "framework", "database", "worker", "lock_tool", "deploy_targets")
+        for key in (
+            "python_version",
+            "framework",
+            "database",
+            "worker",
+            "lock_tool",
+            "tracing",
+            "deploy_targets",
+        )
     } == {
         "python_version": "3.13",
         "framework": "fastapi",
         "database": "postgresql",
         "worker": "none",
         "lock_tool": "pip-tools",
+        "tracing": False,
         "deploy_targets": [],
     }
-    # The default stays lean: compose files only.
+    # The default stays lean: compose files only, no OpenTelemetry.
     assert not (destination / "deploy").exists()
+    assert not (destination / "src/orders_service/tracing.py").exists()
+    assert "opentelemetry" not in (destination / "requirements/base.in").read_text()
     # What `copier update` needs later.
     assert Path(answers["_src_path"]).is_absolute()
     assert answers["_commit"]

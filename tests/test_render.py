@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -11,7 +12,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ALL_COMBINATIONS, TEMPLATE_ROOT, answers_for, combination_id, render
+from support import (
+    ALL_COMBINATIONS,
+    DATABASES,
+    FRAMEWORKS,
+    TEMPLATE_ROOT,
+    WORKERS,
+    answers_for,
+    combination_id,
+    render,
+)
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
@@ -114,6 +124,35 @@ def test_answers_file_records_every_answer(rendered, combination: tuple[str, ...
     assert answers["database"] == database
     assert answers["worker"] == worker
     assert answers["lock_tool"] == lock_tool
+
+
+@pytest.mark.parametrize("shape", list(itertools.product(FRAMEWORKS, DATABASES, WORKERS)), ids=combination_id)
+def test_tracing_renders_lint_clean_for_every_shape(tmp_path: Path, shape: tuple[str, ...]) -> None:
+    framework, database, worker = shape
+    project = render(tmp_path / "svc", answers_for(*shape, "uv", tracing=True), skip_tasks=True)
+
+    package = project / "src" / "orders_service"
+    assert (package / "tracing.py").exists()
+    assert (project / "tests/unit/test_tracing.py").exists()
+    requirements = set((project / "requirements/base.in").read_text().splitlines())
+    instrumented = {
+        f"opentelemetry-instrumentation-{library}"
+        for library, used in [
+            ("fastapi", framework == "fastapi"),
+            ("flask", framework == "flask"),
+            ("psycopg", database == "postgresql"),
+            ("celery", worker == "celery"),
+            ("logging", True),
+            ("urllib", True),
+        ]
+        if used
+    }
+    assert {line for line in requirements if "instrumentation" in line} == instrumented
+    for path in project.rglob("*.py"):
+        assert not JINJA_LEFTOVER.search(path.read_text(encoding="utf-8")), path
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        completed = subprocess.run([RUFF, *command], cwd=project, capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 @pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
