@@ -19,6 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.parser import text_string_to_metric_families
 
 SINK = Path(__file__).resolve().parent / "otlp_sink.py"
+PORT_OPEN = "import socket; socket.create_connection(('127.0.0.1', 4318), timeout=1)"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -115,7 +116,12 @@ def sink_compose_file(project: Path, received: Path, services: list[str]) -> Pat
                 "image": "${APP_IMAGE}:${APP_TAG:-latest}",
                 "pull_policy": "never",  # built for the app by the same `up --build`
                 "entrypoint": ["python", "/otlp_sink.py", "/received"],
-                "healthcheck": {"disable": True},
+                # `up --wait` waits for it too.
+                "healthcheck": {
+                    "test": ["CMD", "python", "-c", PORT_OPEN],
+                    "interval": "1s",
+                    "retries": 30,
+                },
                 "volumes": [f"{SINK}:/otlp_sink.py:ro", f"{received}:/received"],
             },
             **{service: {"environment": exporting} for service in services},

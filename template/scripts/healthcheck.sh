@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Docker's health probe of the app, for both images (Dockerfile's HEALTHCHECK, compose.yaml):
 # GET /health must answer 200. bash's /dev/tcp costs no Python start-up and needs no curl.
-# The server's config (gunicorn.conf.py or serve.py) leaves this request out of the access log.
+# The access log (ACCESS_LOG=true) leaves out /health, /ready and /metrics.
 set -euo pipefail
 
 exec 3<>/dev/tcp/127.0.0.1/8000
