@@ -99,7 +99,7 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
             )
             for container in all_containers(pod):
                 ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
-                assert set(ports.values()) <= {exposed}
+                assert set(ports.values()) <= {exposed, worker_metrics_port(project)}
                 for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                     if "httpGet" in container.get(probe, {}):
                         assert ports[container[probe]["httpGet"]["port"]] == exposed
@@ -111,6 +111,59 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
         assert probes == {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
         service = next(t for t in objects if t["kind"] == "Service")
         assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def worker_metrics_port(project: Path) -> int | None:
+    """The worker's metrics port, as settings.py defaults it (None: no worker)."""
+    settings = (project / "src/orders_service/settings.py").read_text()
+    found = re.search(r"^    worker_metrics_port: int = (\d+)$", settings, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def scrape_targets(objects: list[dict]) -> dict[str, tuple[int, str]]:
+    """Each workload Prometheus scrapes, by the prometheus.io annotations of its pods: the
+    port and the path."""
+    targets = {}
+    for thing in objects:
+        if thing["kind"] == "Deployment":
+            annotations = thing["spec"]["template"]["metadata"].get("annotations", {})
+            if annotations.get("prometheus.io/scrape") == "true":
+                port = int(annotations["prometheus.io/port"])
+                targets[thing["metadata"]["name"]] = (port, annotations["prometheus.io/path"])
+    return targets
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
+def test_every_workload_is_scraped_on_a_port_it_declares_and_its_policy_lets_in(
+    with_kubernetes, shape
+) -> None:
+    project = with_kubernetes(*shape)
+    objects = build(overlays(project)[0])
+    targets = scrape_targets(objects)
+    pods = pod_templates(objects)
+    assert set(targets) == set(pods)
+    policies = {
+        policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: policy
+        for policy in objects
+        if policy["kind"] == "NetworkPolicy"
+    }
+    for thing in objects:
+        if thing["kind"] != "Deployment":
+            continue
+        port, path = targets[thing["metadata"]["name"]]
+        assert path == "/metrics"
+        [container] = thing["spec"]["template"]["spec"]["containers"]
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert port in named.values()
+        component = thing["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        allowed = [
+            named.get(rule_port["port"], rule_port["port"])
+            for rule in policies[component]["spec"]["ingress"]
+            for rule_port in rule["ports"]
+        ]
+        assert port in allowed, (component, allowed)
+    if shape[2] == "celery":
+        assert targets["orders-service-worker"][0] == worker_metrics_port(project)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
@@ -130,6 +183,14 @@ def test_the_image_is_named_in_one_place_with_a_tag_and_no_secret_is_in_the_mani
         # No URL carries credentials and no value looks like a password.
         assert not re.search(r"://[^/\s\"@]*:[^/\s\"@]+@", rendered)
         assert "PASSWORD=" not in rendered
+
+
+def fetch(network: str, image: str, url: str, what: str = "read().decode()") -> str:
+    """GET from another container on the pods' network (as a kubelet's probe or Prometheus
+    would): the response's `what`, or "" when it does not answer."""
+    script = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=3).{what})"
+    run = ("run", "--rm", "--network", network, "--entrypoint", "python", image, "-c", script)
+    return docker(*run, check=False).stdout.strip()
 
 
 # Both frameworks, each with every backing service: their images are built by the
@@ -175,21 +236,7 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
 
             def answers_probe(kind: str) -> bool:
                 path = probe[kind]["httpGet"]["path"]
-                url = f"http://{app_container}:{port}{path}"
-                script = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=3).status)"
-                completed = docker(
-                    "run",
-                    "--rm",
-                    "--network",
-                    network,
-                    "--entrypoint",
-                    "python",
-                    image,
-                    "-c",
-                    script,
-                    check=False,
-                )
-                return completed.stdout.strip() == "200"
+                return fetch(network, image, f"http://{app_container}:{port}{path}", "status") == "200"
 
             try:
                 for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -211,6 +258,18 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
                     worker_container,
                 ).stdout.split()
                 assert state == ["true", "true", "true", "true"]
+                # Where the annotations send Prometheus, each answers; the app has counted
+                # the probes' requests.
+                targets = scrape_targets(objects)
+                scrapes = {
+                    name: f"http://{container}:{targets[name][0]}{targets[name][1]}"
+                    for name, container in [
+                        ("orders-service", app_container),
+                        ("orders-service-worker", worker_container),
+                    ]
+                }
+                assert fetch(network, image, scrapes["orders-service-worker"], "status") == "200"
+                assert 'route="/ready"' in fetch(network, image, scrapes["orders-service"])
             except AssertionError:
                 for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
                     print(docker("logs", name, check=False).stderr[-3000:])

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from dockerized import docker, wait_for
+from observed import metric
 from support import DEPLOYED
 from swarm import (
     DeployedStack,
@@ -80,6 +82,47 @@ def test_the_stack_serves_and_runs_tasks_with_passwords_from_secret_files(stack:
     assert ready == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
     assert task["status"] == "SUCCESS", task
     assert task["result"] == 42
+
+
+SCRAPE_EVERY_TASK = """
+import json, socket, sys, urllib.request
+service, port = sys.argv[1], sys.argv[2]
+addresses = sorted({info[4][0] for info in socket.getaddrinfo("tasks." + service, port)})
+scraped = {}
+for address in addresses:
+    with urllib.request.urlopen(f"http://{address}:{port}/metrics", timeout=10) as response:
+        scraped[address] = response.read().decode()
+print(json.dumps(scraped))
+"""
+
+
+def test_prometheus_finds_each_task_by_its_labels_and_scrapes_it(stack: DeployedStack) -> None:
+    """What Prometheus's dockerswarm_sd_configs (role: tasks) does with the README's
+    relabelling: every running task of a labelled service, at its address and the
+    prometheus-port label's port."""
+    services = yaml.safe_load(stack.stack_file.read_text())["services"]
+    labelled = {
+        name: service["deploy"]["labels"]
+        for name, service in services.items()
+        if "prometheus-job" in service["deploy"].get("labels", {})
+    }
+    assert labelled.keys() == {"app", "worker"}
+    stack.client(RUN_TASK)  # a task has run: one worker has counted it
+
+    def scrape_every_task(name: str) -> dict[str, str]:
+        scraped = json.loads(stack.client(SCRAPE_EVERY_TASK, name, labelled[name]["prometheus-port"]))
+        assert len(scraped) == stack.running_tasks(name), scraped.keys()
+        return scraped
+
+    # Docker's healthcheck has called each app task: each has counted requests.
+    assert all(
+        metric(text, "http_requests_total", route="/health") for text in scrape_every_task("app").values()
+    )
+    worker_counts = [
+        metric(text, "celery_tasks_total", task="orders_service.add", state="SUCCESS")
+        for text in scrape_every_task("worker").values()
+    ]
+    assert sum(worker_counts) >= 1, worker_counts
 
 
 def test_no_secret_is_visible_in_inspect_the_image_or_the_stack_file(
