@@ -36,11 +36,25 @@ def spread(stat: dict[str, float], unit: str = "s", digits: int = 2) -> str:
 
 
 def generate(
-    destination: Path, *answers: str, quiet: bool = True, env: dict[str, str] | None = None
+    destination: Path,
+    *answers: str,
+    quiet: bool = True,
+    env: dict[str, str] | None = None,
+    vcs_ref: str = "HEAD",
 ) -> subprocess.CompletedProcess[str]:
-    """`copier copy` of this checkout (HEAD plus uncommitted changes), as a user runs it."""
+    """`copier copy` of this checkout (HEAD plus uncommitted changes, or an earlier commit),
+    as a user runs it."""
     data = [f"--data={answer}" for answer in ("project_name=Bench Service", *answers)]
-    command = [COPIER, "copy", "--trust", "--defaults", "--vcs-ref=HEAD", *data, str(ROOT), str(destination)]
+    command = [
+        COPIER,
+        "copy",
+        "--trust",
+        "--defaults",
+        f"--vcs-ref={vcs_ref}",
+        *data,
+        str(ROOT),
+        str(destination),
+    ]
     if quiet:
         command.insert(2, "--quiet")
     completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
