@@ -2,8 +2,9 @@
 side by side in one run; and the image and dependencies they add.
 
 For a FastAPI and a Flask service (PostgreSQL, tracing generated), the production stack's
-app gets `wrk -t2 -c32 --latency` on /health and on GET /items/1 (one row), in each of
-these settings of the same image, taken in turn in every round (--repeat rounds):
+app (its 2 server processes pinned to CPU 1) gets `wrk -t2 -c32 --latency` (pinned to CPU
+0, with PostgreSQL) on /health and on GET /items/1 (one row), in each of these settings
+of the same image, taken in turn in every round (--repeat rounds):
 - off: LOG_FORMAT=text, METRICS_ENABLED=false, no OTLP endpoint (request ids stay on);
 - logs + metrics: as the image ships (LOG_FORMAT=json, /metrics, multiprocess mode);
 - + access log: and ACCESS_LOG=true, a JSON line per request;
@@ -36,6 +37,7 @@ from image_sizes import BASE, size_of
 from servers import wrk
 
 SINK = ROOT / "tests" / "otlp_sink.py"
+APP_CPU, WRK_CPU = "1", "0"
 OFF = {"LOG_FORMAT": "text", "METRICS_ENABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
 ON = {"LOG_FORMAT": "json", "METRICS_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
 SETTINGS = {
@@ -52,7 +54,8 @@ PINNED = re.compile(r"^[A-Za-z0-9_.-]+==", re.MULTILINE)
 def compose(project: Path, stack: str, environment: dict[str, str]) -> tuple[str, ...]:
     """The prod stack, the app in `environment`, and the OTLP sink in the app's image."""
     services = {
-        "app": {"environment": environment},
+        # The app on one CPU and the load generator on the other: they do not take turns.
+        "app": {"environment": environment, "cpuset": APP_CPU},
         "otlp": {
             "image": f"{stack}:latest",
             "pull_policy": "never",
@@ -70,8 +73,11 @@ def one_run(project: Path, stack: str, environment: dict[str, str], seconds: flo
     port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/health")
-    wrk(f"{base}/items/1", 2)  # warm-up: every process opens its connections
-    return {"health": wrk(f"{base}/health", seconds), "items": wrk(f"{base}/items/1", seconds)}
+    wrk(f"{base}/items/1", 2, WRK_CPU)  # warm-up: every process opens its connections
+    return {
+        "health": wrk(f"{base}/health", seconds, WRK_CPU),
+        "items": wrk(f"{base}/items/1", seconds, WRK_CPU),
+    }
 
 
 def throughput(repeat: int, seconds: float, work: Path) -> dict[str, dict]:
@@ -80,7 +86,9 @@ def throughput(repeat: int, seconds: float, work: Path) -> dict[str, dict]:
         stack = f"pstobs{framework}"
         project = work / framework
         generate(project, "lock_tool=uv", f"framework={framework}", "worker=none", "tracing=true")
-        (project / ".env").write_text(f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\n")
+        (project / ".env").write_text(
+            f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\nAPP_CPUS=1\n"
+        )
         runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
         try:
             sh("docker", "build", "--quiet", "--tag", f"{stack}:latest", ".", cwd=project)

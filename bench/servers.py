@@ -89,9 +89,11 @@ WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, seconds: float) -> dict[str, float]:
+def wrk(url: str, seconds: float, cpu: str | None = None) -> dict[str, float]:
+    """wrk's figures; on one CPU (taskset) when `cpu` names it."""
+    pinned = ["taskset", "--cpu-list", cpu] if cpu else []
     completed = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{int(seconds)}s", "--latency", url],
+        [*pinned, "wrk", "-t2", "-c32", f"-d{int(seconds)}s", "--latency", url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,

@@ -6,6 +6,7 @@ processes write their values there and /metrics adds them up, whichever process 
 """
 
 import os
+from functools import cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,8 +19,10 @@ from prometheus_client import (
     multiprocess,
 )
 
-# The route is the template (/items/{item_id}), never the raw path: one series per route.
+# The route is the template (/items/{item_id}), never the raw path, and a method outside
+# HTTP's usual ones is "other": a client cannot make a new series per request.
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUESTS = Counter(
     "http_requests_total",
     "Requests answered, by method, route and status",
@@ -49,6 +52,23 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+# Each series is looked up once: prometheus-client's labels() costs more than an increment.
+# Few keys: known methods, routes and statuses.
+@cache
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+
+
+@cache
+def in_progress(method: str) -> Gauge:
+    return IN_PROGRESS.labels(method)
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    count, latency = _series(method, route, status)
+    count.inc()
+    latency.observe(seconds)

@@ -3,7 +3,7 @@ it enqueues. A client's (or proxy's) X-Request-ID is kept when it is well-formed
 value is replaced, never logged: a header must not be able to forge log lines."""
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 HEADER = "X-Request-ID"
@@ -17,4 +17,4 @@ def accept_or_new(header: str | None) -> str:
     """The client's id when it is well-formed, else a new one."""
     if header is not None and _WELL_FORMED.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
