@@ -141,9 +141,7 @@ def footprint(before: str, work: Path) -> dict[str, dict]:
 
 
 def table(results: dict) -> list[tuple[str, ...]]:
-    rows = [
-        ("Setting (2 processes, 2 CPUs)", "/health req/s", "p99", "/items/1 req/s", "p99", "req/s vs off")
-    ]
+    rows = [("Setting (2 processes, 1 CPU)", "/health req/s", "p99", "/items/1 req/s", "p99", "req/s vs off")]
     for framework, settings in results["throughput"].items():
         off = settings["off"]
         for name, data in settings.items():
