@@ -134,10 +134,13 @@ def test_update_template_refuses_a_dirty_tree(tmp_path: Path, releases: Path) ->
     assert (project / f"src/{PACKAGE}/jobs.py").exists()
 
 
-def test_update_adds_the_deployment_targets_a_service_asks_for(tmp_path: Path, releases: Path) -> None:
+def test_update_adds_the_deployment_targets_and_tracing_a_service_asks_for(
+    tmp_path: Path, releases: Path
+) -> None:
     project = generate(tmp_path / "updated", releases, "v0.2.0")
     assert not (project / "deploy").exists()
-    targets = {"deploy_targets": ["kubernetes", "swarm"]}
+    assert not (project / "src" / PACKAGE / "tracing.py").exists()
+    targets = {"deploy_targets": ["kubernetes", "swarm"], "tracing": True}
 
     run_update(
         str(project), data=targets, defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref="v0.2.0"
@@ -149,3 +152,6 @@ def test_update_adds_the_deployment_targets_a_service_asks_for(tmp_path: Path, r
     assert differences(project, fresh, ignore={".copier-answers.yml"}) == []
     assert (project / "deploy" / "swarm" / "stack.yaml").is_file()
     assert (project / "deploy" / "kubernetes" / "overlays" / "production" / "kustomization.yaml").is_file()
+    assert (project / "src" / PACKAGE / "tracing.py").is_file()
+    # The lock step ran after the merge: the new packages are locked, with hashes.
+    assert "opentelemetry-sdk==" in (project / "requirements" / "base.txt").read_text()
