@@ -31,10 +31,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, generate, report, sh, spread, summary
+from common import ROOT, generate, report, sh, summary
 from containers import compose_command, free_port, wait_http_ok
 from image_sizes import BASE, size_of
-from servers import wrk
+from servers import load_cells, wrk
 
 SINK = ROOT / "tests" / "otlp_sink.py"
 APP_CPU, WRK_CPU = "1", "0"
@@ -149,14 +149,7 @@ def table(results: dict) -> list[tuple[str, ...]]:
                 data[f"{path}_rps"]["median"] / off[f"{path}_rps"]["median"] for path in ("health", "items")
             ]
             rows.append(
-                (
-                    f"{framework}: {name}" + (" (errors)" if data["errors"] else ""),
-                    spread(data["health_rps"], "", 0),
-                    spread(data["health_p99_ms"], "ms", 1),
-                    spread(data["items_rps"], "", 0),
-                    spread(data["items_p99_ms"], "ms", 1),
-                    " / ".join(f"{ratio:.0%}" for ratio in ratios),
-                )
+                (*load_cells(f"{framework}: {name}", data), " / ".join(f"{ratio:.0%}" for ratio in ratios))
             )
     rows.append(("Default answers", f"image over {BASE}", "packages in prod.txt", "", "", ""))
     for name, data in results["footprint"].items():

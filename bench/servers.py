@@ -215,6 +215,17 @@ def measure(repeat: int, seconds: float, frameworks: tuple[str, ...] = tuple(COM
     return results
 
 
+def load_cells(label: str, data: dict) -> tuple[str, ...]:
+    """A row's first cells: the variant, then its /health and /items/1 req/s and p99."""
+    return (
+        label + (" (errors)" if data["errors"] else ""),
+        spread(data["health_rps"], "", 0),
+        spread(data["health_p99_ms"], "ms", 1),
+        spread(data["items_rps"], "", 0),
+        spread(data["items_p99_ms"], "ms", 1),
+    )
+
+
 def table(results: dict[str, dict]) -> list[tuple[str, ...]]:
     rows = [
         (
@@ -228,15 +239,11 @@ def table(results: dict[str, dict]) -> list[tuple[str, ...]]:
     ]
     for framework, variants in results.items():
         for name, data in variants.items():
+            sessions = data["new_sessions"]
             rows.append(
                 (
-                    f"{framework}: {name}" + (" (errors)" if data["errors"] else ""),
-                    spread(data["health_rps"], "", 0),
-                    spread(data["health_p99_ms"], "ms", 1),
-                    spread(data["items_rps"], "", 0),
-                    spread(data["items_p99_ms"], "ms", 1),
-                    f"{data['new_sessions']['median']:.0f} "
-                    f"({data['new_sessions']['min']:.0f}-{data['new_sessions']['max']:.0f})",
+                    *load_cells(f"{framework}: {name}", data),
+                    f"{sessions['median']:.0f} ({sessions['min']:.0f}-{sessions['max']:.0f})",
                 )
             )
     return rows
