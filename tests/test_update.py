@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from copier import run_update
+from lockfiles import read_pins
 from support import answers_for, execute, git, new_repository, render
 from template_releases import differences, release
 
@@ -149,7 +150,15 @@ def test_update_adds_the_deployment_targets_and_tracing_a_service_asks_for(
     fresh = render(
         tmp_path / "fresh", {**ANSWERS, **targets}, skip_tasks=False, src=releases, vcs_ref="v0.2.0"
     )
-    assert differences(project, fresh, ignore={".copier-answers.yml"}) == []
+    locks = {"base.txt", "dev.txt", "prod.txt"}
+    assert differences(project, fresh, ignore={".copier-answers.yml", *locks}) == []
+    # The update re-locked what tracing added: the same packages, each with its hashes. The
+    # versions of those new to the service are the newest, where a fresh copy starts from
+    # the template's reference lock.
+    for lock in locks:
+        updated, fresh_pins = (read_pins(tree / "requirements" / lock) for tree in (project, fresh))
+        assert updated.keys() == fresh_pins.keys(), lock
+        assert all(pin.hashes for pin in updated.values()), lock
     assert (project / "deploy" / "swarm" / "stack.yaml").is_file()
     assert (project / "deploy" / "kubernetes" / "overlays" / "production" / "kustomization.yaml").is_file()
     assert (project / "src" / PACKAGE / "tracing.py").is_file()
