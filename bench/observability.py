@@ -32,11 +32,13 @@ import urllib.request
 from pathlib import Path
 
 from common import ROOT, generate, report, sh, summary
+
+sys.path.append(str(ROOT / "tests"))
+import otlp_sink  # the tests' sink, beside them
 from containers import compose_command, free_port, wait_http_ok
 from image_sizes import BASE, size_of
 from servers import load_cells, wrk
 
-SINK = ROOT / "tests" / "otlp_sink.py"
 APP_CPU, WRK_CPU = "1", "0"
 OFF = {"LOG_FORMAT": "text", "METRICS_ENABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
 ON = {"LOG_FORMAT": "json", "METRICS_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
@@ -44,7 +46,7 @@ SETTINGS = {
     "off": {**OFF, "ACCESS_LOG": "false"},
     "logs + metrics": {**ON, "ACCESS_LOG": "false"},
     "+ access log": {**ON, "ACCESS_LOG": "true"},
-    "+ tracing": {**ON, "ACCESS_LOG": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otlp:4318"},
+    "+ tracing": {**ON, "ACCESS_LOG": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_sink.ENDPOINT},
 }
 # The commit before JSON logs, request ids and metrics came in.
 BEFORE = "fbebcba"
@@ -56,22 +58,17 @@ def compose(project: Path, stack: str, environment: dict[str, str]) -> tuple[str
     services = {
         # The app on one CPU and the load generator on the other: they do not take turns.
         "app": {"environment": environment, "cpuset": APP_CPU},
-        "otlp": {
-            "image": f"{stack}:latest",
-            "pull_policy": "never",
-            "entrypoint": ["python", "/otlp_sink.py"],
-            "volumes": [f"{SINK}:/otlp_sink.py:ro"],
-        },
+        "otlp": otlp_sink.compose_service(f"{stack}:latest"),
     }
     (project / "bench.override.yaml").write_text(json.dumps({"services": services}))
     return compose_command(stack, "compose.yaml", "compose.prod.yaml", "bench.override.yaml")
 
 
-def one_run(project: Path, stack: str, environment: dict[str, str], seconds: float) -> dict[str, dict]:
+def one_run(
+    project: Path, stack: str, environment: dict[str, str], base: str, seconds: float
+) -> dict[str, dict]:
     files = compose(project, stack, environment)
     sh(*files, "up", "--detach", "--force-recreate", "--no-deps", "app", cwd=project)
-    port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
-    base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/health")
     wrk(f"{base}/items/1", 2, WRK_CPU)  # warm-up: every process opens its connections
     return {
@@ -86,26 +83,25 @@ def throughput(repeat: int, seconds: float, work: Path) -> dict[str, dict]:
         stack = f"pstobs{framework}"
         project = work / framework
         generate(project, "lock_tool=uv", f"framework={framework}", "worker=none", "tracing=true")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
         (project / ".env").write_text(
-            f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\nAPP_CPUS=1\n"
+            f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={port}\nAPP_CPUS=1\n"
         )
         runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
         try:
             sh("docker", "build", "--quiet", "--tag", f"{stack}:latest", ".", cwd=project)
             files = compose(project, stack, SETTINGS["off"])
-            sh(*files, "up", "--detach", "--wait", "db", cwd=project)
-            sh(*files, "up", "--detach", "--no-deps", "otlp", cwd=project)
-            sh(*files, "up", "--detach", "--wait", "app", cwd=project)
-            port = (project / ".env").read_text().split("APP_PORT=")[1].split()[0]
+            sh(*files, "up", "--detach", "--wait", "db", "otlp", "app", cwd=project)
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/items",
+                f"{base}/items",
                 data=b'{"name": "bench"}',
                 headers={"Content-Type": "application/json"},
             )
             urllib.request.urlopen(request, timeout=5).close()
             for _ in range(repeat):  # each setting once per round: drift hits them alike
                 for name, environment in SETTINGS.items():
-                    runs[name].append(one_run(project, stack, environment, seconds))
+                    runs[name].append(one_run(project, stack, environment, base, seconds))
         finally:
             sh(*compose(project, stack, {}), "down", "--volumes", cwd=project, check=False)
             sh("docker", "image", "rm", "--force", f"{stack}:latest", check=False)

@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import otlp_sink
 from dockerized import docker
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.parser import text_string_to_metric_families
 
-SINK = Path(__file__).resolve().parent / "otlp_sink.py"
-PORT_OPEN = "import socket; socket.create_connection(('127.0.0.1', 4318), timeout=1)"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -109,21 +108,10 @@ def sink_compose_file(project: Path, received: Path, services: list[str]) -> Pat
     """A compose file that adds the OTLP sink, in the app's image, and points `services` at it."""
     received.mkdir(mode=0o777, exist_ok=True)
     received.chmod(0o777)  # the image's user writes there
-    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otlp:4318", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_sink.ENDPOINT, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     document = {
         "services": {
-            "otlp": {
-                "image": "${APP_IMAGE}:${APP_TAG:-latest}",
-                "pull_policy": "never",  # built for the app by the same `up --build`
-                "entrypoint": ["python", "/otlp_sink.py", "/received"],
-                # `up --wait` waits for it too.
-                "healthcheck": {
-                    "test": ["CMD", "python", "-c", PORT_OPEN],
-                    "interval": "1s",
-                    "retries": 30,
-                },
-                "volumes": [f"{SINK}:/otlp_sink.py:ro", f"{received}:/received"],
-            },
+            "otlp": otlp_sink.compose_service("${APP_IMAGE}:${APP_TAG:-latest}", received),
             **{service: {"environment": exporting} for service in services},
         }
     }
