@@ -33,8 +33,8 @@ def one_copy(tool: str, empty_caches: bool = False) -> tuple[float, dict[str, fl
         completed = generate(work / "service", f"lock_tool={tool}", quiet=False, env=env)
         elapsed = time.perf_counter() - started
         locks = {name: float(seconds) for name, seconds in LOCK_LINE.findall(completed.stderr)}
-        if set(locks) != {"base", "dev", "prod"}:
-            sys.exit(f"the lock step did not lock base, dev and prod:\n{completed.stderr[-3000:]}")
+        if set(locks) != {"base", "dev", "prod", "tools"}:
+            sys.exit(f"the lock step did not lock base, dev, prod and tools:\n{completed.stderr[-3000:]}")
         return elapsed, locks
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -51,7 +51,7 @@ def measure(repeat: int) -> dict[str, dict]:
             "copy_empty_caches": summary(empty),
             **{
                 f"lock_{name}": summary([locks[name] for _, locks in runs])
-                for name in ("base", "dev", "prod")
+                for name in ("base", "dev", "prod", "tools")
             },
         }
     return results
@@ -63,7 +63,7 @@ def table(results: dict[str, dict]) -> list[tuple[str, str, str]]:
         data = results[tool]
         target = "≤ 2 s median, max ≤ 3 s" if tool == "uv" else "≤ 5 s"
         rows.append((f"`copier copy`, defaults, {tool}, warm caches", spread(data["copy"]), target))
-        for name in ("base", "dev", "prod"):
+        for name in ("base", "dev", "prod", "tools"):
             rows.append((f"  lock {name}.txt ({tool})", spread(data[f"lock_{name}"]), ""))
         rows.append((f"`copier copy`, defaults, {tool}, empty caches", spread(data["copy_empty_caches"]), ""))
     return rows

@@ -48,11 +48,11 @@ def offered(questions: dict, name: str) -> list:
 
 
 def every_requirement(questions: dict) -> list[str]:
-    """The requirement lines of every rendering of template/requirements/*.in.jinja."""
+    """The requirement lines of every rendering of template/requirements/*.in(.jinja)."""
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     templates = [
         environment.from_string(path.read_text(encoding="utf-8"))
-        for path in sorted((ROOT / "template" / "requirements").glob("*.in.jinja"))
+        for path in sorted((ROOT / "template" / "requirements").glob("*.in*"))
     ]
     found: set[str] = set()
     for values in itertools.product(*(offered(questions, name) for name in VARIED)):

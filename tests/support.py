@@ -54,6 +54,11 @@ OFFLINE = {
 }
 
 
+# The lock files of every new service (requirements/*.txt): base, dev and prod hold the
+# service (dev and prod include base), tools the host-only linters and supply-chain tools.
+LOCK_NAMES = ("base", "dev", "prod", "tools")
+SERVICE_LOCKS = ("base", "dev", "prod")
+
 # copier.yml's default for each choice a test varies.
 DEFAULT_CHOICES = {
     name: QUESTIONS[name]["default"] for name in ("framework", "database", "worker", "lock_tool")

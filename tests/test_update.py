@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from copier import run_update
 from lockfiles import read_pins
-from support import answers_for, execute, git, new_repository, render
+from support import LOCK_NAMES, answers_for, execute, git, new_repository, render
 from template_releases import differences, release
 
 COPIER = str(Path(sys.executable).with_name("copier"))
@@ -150,7 +150,7 @@ def test_update_adds_the_deployment_targets_and_tracing_a_service_asks_for(
     fresh = render(
         tmp_path / "fresh", {**ANSWERS, **targets}, skip_tasks=False, src=releases, vcs_ref="v0.2.0"
     )
-    locks = {"base.txt", "dev.txt", "prod.txt"}
+    locks = {f"{name}.txt" for name in LOCK_NAMES}
     assert differences(project, fresh, ignore={".copier-answers.yml", *locks}) == []
     # The update re-locked what tracing added: the same packages, each with its hashes. The
     # versions of those new to the service are the newest, where a fresh copy starts from

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from copier import run_update
 from lockfiles import read_pins
-from support import DEFAULT_PYTHON, OFFLINE, TEMPLATE_ROOT, answers_for, git, render, task_environment
+from support import (
+    DEFAULT_PYTHON,
+    OFFLINE,
+    SERVICE_LOCKS,
+    TEMPLATE_ROOT,
+    answers_for,
+    git,
+    render,
+    task_environment,
+)
 from template_releases import release
 
 BASE_IN = "template/requirements/base.in.jinja"
@@ -102,7 +111,7 @@ def test_changed_in_is_relocked_once_with_the_users_own_additions(
     merged = base_in.read_text().splitlines()
     assert "structlog" in merged
     assert "rich" in merged
-    for name in ("base", "dev", "prod"):
+    for name in SERVICE_LOCKS:
         assert output.count(f"locking requirements/{name}.in") == 1, output
         pins = read_pins(project / "requirements" / f"{name}.txt")
         assert "structlog" in pins
@@ -120,7 +129,7 @@ def test_adding_the_worker_during_update_locks_celery(
 
     assert (project / "src" / "orders_service" / "worker.py").is_file()
     assert output.count("locking requirements/base.in") == 1
-    for name in ("base", "dev", "prod"):
+    for name in SERVICE_LOCKS:
         assert "celery" in read_pins(project / "requirements" / f"{name}.txt")
 
 
@@ -161,7 +170,7 @@ def test_update_keeps_the_users_pins_when_the_reference_moves(
     output = capfd.readouterr().err
 
     assert output.count("locking requirements/base.in") == 1
-    for name in ("base", "dev", "prod"):
+    for name in SERVICE_LOCKS:
         pins = read_pins(project / "requirements" / f"{name}.txt")
         assert "structlog" in pins
         assert pins["idna"].version == ours

@@ -54,6 +54,8 @@ PIP_COMPILE = (
     "--no-emit-trusted-host",
 )
 # uv resolves for any version; without --no-python-downloads it would fetch one first.
+# --no-strip-markers keeps a requirement's platform condition in the lock (pip-compile
+# keeps those of the .in files), so one lock installs on every platform it promises.
 UV_COMPILE = (
     "-m",
     "uv",
@@ -63,6 +65,7 @@ UV_COMPILE = (
     "--no-python-downloads",
     "--generate-hashes",
     "--strip-extras",
+    "--no-strip-markers",
 )
 MODULES = {"pip-tools": "piptools", "uv": "uv"}
 # Prints "X.Y True" when the module named by its argument can be imported.
