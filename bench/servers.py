@@ -136,7 +136,7 @@ def images(project: Path, stack: str, framework: str) -> dict[str, tuple[str, li
     extra = project / "Dockerfile.rival"
     extra.write_text(
         f"FROM {ours}\nUSER root\n"
-        f"RUN /opt/venv/bin/pip install --quiet {RIVAL_SERVER[framework]}\nUSER 10001:10001\n"
+        f"RUN pip --python /opt/venv/bin/python install --quiet {RIVAL_SERVER[framework]}\nUSER 10001:10001\n"
     )
     sh("docker", "build", "--quiet", "--file", extra.name, "--tag", f"{stack}-rival", ".", cwd=project)
     for name, command in COMMANDS[framework].items():

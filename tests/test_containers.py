@@ -123,9 +123,11 @@ def test_prod_image_is_lean_non_root_and_complete(locked, tmp_path: Path, answer
         assert ".git" not in listing
         assert "tests" not in listing
         assert inside("test -e /root/.cache/pip && echo cached || echo clean", user="root") == "clean"
-        assert "No broken requirements found" in inside("pip check")
+        assert "No broken requirements found" in inside("pip --python /opt/venv/bin/python check")
+        # The app's venv holds prod.txt alone: no test tool, and no pip.
         find_dev_tools = (
-            "import importlib.util as u; print([m for m in ('pytest', 'pre_commit') if u.find_spec(m)])"
+            "import importlib.util as u; "
+            "print([m for m in ('pytest', 'pre_commit', 'pip') if u.find_spec(m)])"
         )
         assert inside(f'python -c "{find_dev_tools}"') == "[]"
         config = docker("image", "inspect", image, "--format", "{{json .Config}}").stdout
