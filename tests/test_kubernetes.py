@@ -103,6 +103,9 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
                 for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                     if "httpGet" in container.get(probe, {}):
                         assert ports[container[probe]["httpGet"]["port"]] == exposed
+        # Every Deployment says when its pods are ready, the worker's too ("consuming").
+        for name, pod in pods.items():
+            assert all("readinessProbe" in container for container in pod["containers"]), name
         app = pods["orders-service"]
         probes = {
             probe: app["containers"][0][probe]["httpGet"]["path"]
@@ -167,7 +170,7 @@ def test_every_workload_is_scraped_on_a_port_it_declares_and_its_policy_lets_in(
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=combination_id)
-def test_the_image_is_named_in_one_place_with_a_tag_and_no_secret_is_in_the_manifests(
+def test_the_image_is_named_in_one_place_by_digest_and_no_secret_is_in_the_manifests(
     with_kubernetes, shape
 ) -> None:
     project = with_kubernetes(*shape)
@@ -176,8 +179,10 @@ def test_the_image_is_named_in_one_place_with_a_tag_and_no_secret_is_in_the_mani
         (image,) = kustomization["images"]
         objects = build(overlay)
         used = {c["image"] for pod in pod_templates(objects).values() for c in all_containers(pod)}
-        assert used == {f"{image['newName']}:{image['newTag']}"}
-        assert image["newTag"] not in ("", "latest")
+        # By digest, as published and attested: a tag can be moved to another image.
+        assert "newTag" not in image
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"])
+        assert used == {f"{image['newName']}@{image['digest']}"}
         rendered = json.dumps(objects)
         assert "Secret" not in {t["kind"] for t in objects}
         # No URL carries credentials and no value looks like a password.
@@ -244,12 +249,20 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
                 worker = PodRun(pods["orders-service-worker"], image, config, secret_files, network)
                 runs.append(worker)
                 worker_container = worker.start()["worker"]
-                ping = worker.pod["containers"][0]["livenessProbe"]["exec"]["command"]
-                wait_for(
-                    lambda: docker("exec", worker_container, *ping, check=False).returncode == 0,
-                    timeout=90,
-                    interval=2,
-                )
+                worker_spec = worker.pod["containers"][0]
+
+                def probe_passes(kind: str) -> bool:
+                    command = worker_spec[kind]["exec"]["command"]
+                    return docker("exec", worker_container, *command, check=False).returncode == 0
+
+                wait_for(lambda: probe_passes("livenessProbe"), timeout=90, interval=2)
+                wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
+                # Ready means consuming: cut off from Redis, the worker is not; back, it is.
+                redis = re.search(r"@([^:/]+):", keys["REDIS_URL"]).group(1)
+                docker("stop", redis)
+                wait_for(lambda: not probe_passes("readinessProbe"), timeout=30, interval=1)
+                docker("start", redis)
+                wait_for(lambda: probe_passes("readinessProbe"), timeout=60, interval=1)
                 state = docker(
                     "inspect",
                     "--format",
