@@ -1,7 +1,7 @@
 """The multi-replica guarantees of the Swarm stack, measured: a generated service (FastAPI,
 PostgreSQL, Celery) deployed with `docker stack deploy` on a single-node swarm with 3 app
 replicas, then, under steady load from a client on the stack's network,
-- a release (the next image tag) rolled out: requests sent, failed, p99 latency;
+- a release (the next image, by its digest) rolled out: requests sent, failed, p99 latency;
 - one replica killed: requests failed, and when the last one failed after the kill.
 
 Uses the test suite's Swarm helpers (tests/swarm.py, tests/load_client.py), so the bench
@@ -25,7 +25,7 @@ from common import generate, report, sh, spread, summary
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from dockerized import docker
-from swarm import stack_on_a_swarm, steady_load, wait_converged
+from swarm import local_registry, next_release, published, stack_on_a_swarm, steady_load, wait_converged
 
 REPLICAS = 3
 
@@ -41,12 +41,15 @@ def main() -> None:
         image = f"bench-replicas-{uuid.uuid4().hex[:6]}"
         sh("docker", "build", "--quiet", "--tag", f"{image}:1", str(project))
         passwords = {"postgres_password": secrets.token_hex(16), "redis_password": secrets.token_hex(16)}
-        try:
-            with stack_on_a_swarm(project, image, "1", passwords, REPLICAS) as stack:
-                results = measure(stack, image, args.repeat)
-        finally:
-            tags = [f"{image}:{n}" for n in range(1, args.repeat + 2)]
-            docker("image", "rm", "--force", *tags, check=False)
+        with local_registry() as registry:
+            try:
+                reference = published(f"{image}:1", registry)
+                with stack_on_a_swarm(project, reference, passwords, REPLICAS) as stack:
+                    results = measure(stack, image, registry, args.repeat)
+            finally:
+                versions = range(1, args.repeat + 2)
+                tags = [f"{prefix}{image}:{n}" for prefix in ("", f"{registry}/") for n in versions]
+                docker("image", "rm", "--force", *tags, check=False)
 
     rows = [
         ("Measure", f"median of {args.repeat} (min-max)"),
@@ -66,7 +69,7 @@ def main() -> None:
     report("replicas", rows, results)
 
 
-def measure(stack, image: str, repeat: int) -> dict:
+def measure(stack, image: str, registry: str, repeat: int) -> dict:
     logs = stack.logs("app")
     figures: dict[str, list[float]] = {}
 
@@ -75,11 +78,10 @@ def measure(stack, image: str, repeat: int) -> dict:
 
     item = stack.create_item()
     for run in range(repeat):
-        tag = str(run + 2)
-        docker("tag", f"{image}:1", f"{image}:{tag}")
+        release = published(next_release(f"{image}:1", str(run + 2)), registry)
         with steady_load(stack, f"/items/{item}") as update:
             started = time.monotonic()
-            stack.deploy("--detach=false", APP_TAG=tag)
+            stack.deploy("--detach=false", APP_DIGEST=release.partition("@")[2])
             add("update_seconds", time.monotonic() - started)
         wait_converged(stack, "app", REPLICAS)
         add("update_sent", len(update.records))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from dockerized import docker, wait_for
+from dockerized import docker, free_port, wait_for
 
 LOAD_CLIENT = (Path(__file__).parent / "load_client.py").read_text()
 CREATE_ITEM = """
@@ -23,6 +27,52 @@ request = urllib.request.Request("http://app:8000/items", data=json.dumps({"name
                                  headers={"Content-Type": "application/json"}, method="POST")
 print(json.load(urllib.request.urlopen(request, timeout=10))["id"])
 """
+
+
+@contextmanager
+def local_registry() -> Iterator[str]:
+    """A registry on loopback for the block (Debian's docker-registry, which .ci/run
+    installs): its address. The stack takes its image by digest, and Docker knows an
+    image's digest only once it was pushed to, or pulled from, a registry."""
+    folder = Path(tempfile.mkdtemp(prefix="pst-registry-"))
+    address = f"127.0.0.1:{free_port()}"
+    config = folder / "config.yml"
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {folder / 'data'}\nhttp:\n  addr: {address}\n"
+    )
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"http://{address}/v2/", timeout=2).status == 200, 30)
+        yield address
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def published(image: str, registry: str) -> str:
+    """`image` (a local tag) pushed to `registry` as CI publishes a release: its reference
+    by digest, `<registry>/<name>@sha256:...`."""
+    name, _, tag = image.rpartition(":")
+    target = f"{registry}/{name}:{tag}"
+    docker("tag", image, target)
+    docker("push", target)
+    digests = docker("image", "inspect", "--format", "{{json .RepoDigests}}", target).stdout
+    (reference,) = [d for d in json.loads(digests) if d.startswith(f"{registry}/{name}@")]
+    return reference
+
+
+def next_release(image: str, version: str) -> str:
+    """A new release of `image` (a local tag): another image, so another digest, tagged
+    `<name>:<version>`."""
+    name = image.rpartition(":")[0]
+    release = f"{name}:{version}"
+    dockerfile = f"FROM {image}\nLABEL org.opencontainers.image.version={version}\n"
+    docker("build", "--quiet", "--tag", release, "-", input_=dockerfile)
+    return release
 
 
 @contextmanager
@@ -161,11 +211,12 @@ def deployed(
 
 @contextmanager
 def stack_on_a_swarm(
-    project: Path, image: str, tag: str, passwords: dict[str, str], replicas: int
+    project: Path, reference: str, passwords: dict[str, str], replicas: int
 ) -> Iterator[DeployedStack]:
     """A generated service's deploy/swarm/stack.yaml on a single-node swarm, as its README
-    deploys it: `passwords` as the external secrets it names (`<slug>_<name>`), `image:tag`
-    with `replicas` app replicas (2 workers)."""
+    deploys it: `passwords` as the external secrets it names (`<slug>_<name>`), the image
+    by its `reference` (name@sha256:..., see `published`) with `replicas` app replicas (2
+    workers)."""
     slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
     secret_names = {f"{slug}_{name}": value for name, value in passwords.items()}
     with single_node_swarm():
@@ -173,10 +224,11 @@ def stack_on_a_swarm(
             docker("secret", "rm", name, check=False)
             docker("secret", "create", name, "-", input_=value)
         try:
-            env = {**os.environ, "APP_IMAGE": image, "APP_TAG": tag, "APP_REPLICAS": str(replicas)}
+            name, _, digest = reference.partition("@")
+            env = {**os.environ, "APP_IMAGE": name, "APP_DIGEST": digest, "APP_REPLICAS": str(replicas)}
             stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
             services = {"app": replicas, "worker": 2, "db": 1, "redis": 1}
-            with deployed(stack_file, f"{image}:{tag}", env, services) as stack:
+            with deployed(stack_file, reference, env, services) as stack:
                 yield stack
         finally:
             for name in secret_names:

@@ -21,6 +21,9 @@ from observed import metric
 from support import DEPLOYED
 from swarm import (
     DeployedStack,
+    local_registry,
+    next_release,
+    published,
     secret_values_seen,
     stack_on_a_swarm,
     steady_load,
@@ -53,18 +56,27 @@ def passwords() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def registry() -> Iterator[str]:
+    with local_registry() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
 def stack(
-    locked, tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str]
+    locked, tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str], registry: str
 ) -> Iterator[DeployedStack]:
     project = tmp_path_factory.mktemp("swarm") / "service"
     shutil.copytree(locked(**DEPLOYED), project)
     image = f"pst-swarm-{uuid.uuid4().hex[:8]}"
     docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
     try:
-        with stack_on_a_swarm(project, image, "0.1.0", passwords, REPLICAS) as stack:
+        with stack_on_a_swarm(project, published(f"{image}:0.1.0", registry), passwords, REPLICAS) as stack:
             yield stack
     finally:
-        docker("image", "rm", "--force", f"{image}:0.1.0", f"{image}:0.1.1", check=False)
+        tags = [
+            f"{prefix}{image}:{version}" for prefix in ("", f"{registry}/") for version in ("0.1.0", "0.1.1")
+        ]
+        docker("image", "rm", "--force", *tags, check=False)
 
 
 def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedStack) -> None:
@@ -145,20 +157,22 @@ def test_no_secret_is_visible_in_inspect_the_image_or_the_stack_file(
     assert "DATABASE_PASSWORD_FILE=/run/secrets/postgres_password" in env
 
 
-def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack) -> None:
+def test_a_rolling_update_under_load_loses_no_request(stack: DeployedStack, registry: str) -> None:
     item = stack.create_item()
-    # A new release, as the README deploys one: the same stack file with the next tag.
-    repository = stack.image.partition(":")[0]
-    docker("tag", stack.image, f"{repository}:0.1.1")
+    # A new release, as the README deploys one: the same stack file with the digest CI
+    # published for the next version.
+    image = stack.image.partition("@")[0].removeprefix(f"{registry}/")
+    release = published(next_release(f"{image}:0.1.0", "0.1.1"), registry)
+    assert release != stack.image
     with steady_load(stack, f"/items/{item}") as report:
         started = time.monotonic()
-        stack.deploy("--detach=false", APP_TAG="0.1.1")
+        stack.deploy("--detach=false", APP_DIGEST=release.partition("@")[2])
         took = time.monotonic() - started
     print(f"\nswarm rolling update of {REPLICAS} replicas in {took:.0f} s: {report.summary()}")
-    image = docker(
+    running = docker(
         "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", stack.service("app")
     ).stdout.strip()
-    assert image == f"{repository}:0.1.1"
+    assert running == release
     assert len(report.records) > 500
     assert report.failures() == []
     wait_converged(stack, "app", REPLICAS)
