@@ -22,21 +22,23 @@ from support import DEFAULT_PYTHON, git, new_repository, run
 
 pytestmark = pytest.mark.xdist_group("locked-defaults")
 
-# Every file and link of the image's environment: its path, mode and content digest.
+# Every file and link the Dockerfile writes (the environment, the app, its user): each
+# one's path, mode and content digest.
 MANIFEST = """
 import hashlib, os, stat
-for folder, folders, files in sorted(os.walk("/opt/venv")):
-    folders.sort()
-    links = [name for name in folders if os.path.islink(os.path.join(folder, name))]
-    for name in sorted(files + links):
-        path = os.path.join(folder, name)
-        mode = os.lstat(path).st_mode
-        if stat.S_ISLNK(mode):
-            content = "-> " + os.readlink(path)
-        else:
-            with open(path, "rb") as file:
-                content = hashlib.sha256(file.read()).hexdigest()
-        print(path, oct(mode), content)
+paths = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"]
+for top in ("/opt/venv", "/app"):
+    for folder, folders, files in sorted(os.walk(top)):
+        links = [name for name in folders if os.path.islink(os.path.join(folder, name))]
+        paths += [os.path.join(folder, name) for name in sorted(files + links)]
+for path in paths:
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        content = "-> " + os.readlink(path)
+    else:
+        with open(path, "rb") as file:
+            content = hashlib.sha256(file.read()).hexdigest()
+    print(path, oct(mode), content)
 """
 
 
@@ -70,7 +72,8 @@ class Built:
         return image
 
     def manifest(self, image: str) -> list[str]:
-        return docker("run", "--rm", "--entrypoint", "python", image, "-c", MANIFEST).stdout.splitlines()
+        run = ("run", "--rm", "--user", "root", "--entrypoint", "python", image, "-c", MANIFEST)
+        return docker(*run).stdout.splitlines()
 
 
 @pytest.fixture(scope="module")
