@@ -256,6 +256,25 @@ def fake_osv(vulnerable: set[str]) -> Iterator[tuple[str, list[tuple[str, str]]]
 
 
 @pytest.mark.parametrize("answers", params([DEFAULT_CHOICES]))
+def test_a_waiver_of_the_image_scan_needs_a_reason_and_an_expiry_date(
+    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+) -> None:
+    project = committed_copy(locked(**answers), tmp_path / "service")
+    waivers = project / ".trivyignore.yaml"
+    waiver = "vulnerabilities:\n  - id: CVE-2026-12345\n    statement: never imported by the service\n"
+
+    def check(text: str) -> subprocess.CompletedProcess[str]:
+        waivers.write_text(text)
+        return pre_commit(project, tool_environment, "run", "check-waivers", "--files", waivers.name)
+
+    undated = check(waiver)
+    assert undated.returncode != 0
+    assert "'expired_at' is a required property" in undated.stdout
+    assert check(waiver.replace("never imported by the service", "")).returncode != 0
+    assert check(waiver + "    expired_at: 2027-01-31\n").returncode == 0
+
+
+@pytest.mark.parametrize("answers", params([DEFAULT_CHOICES]))
 def test_make_audit_looks_up_every_locked_package_and_fails_on_an_advisory(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:

@@ -27,8 +27,11 @@ RUFF = str(Path(sys.executable).with_name("ruff"))
 SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
 HADOLINT = str(Path(sys.executable).with_name("hadolint"))
 JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
-# What workflows must keep: GitHub expressions and docker/metadata-action's version patterns.
-GITHUB_SYNTAX = re.compile(r"\$\{\{[^}]*\}\}|\{\{(?:version|major|minor|patch)\}\}")
+# What workflows must keep: GitHub expressions and docker/metadata-action's version and
+# commit-date patterns.
+GITHUB_SYNTAX = re.compile(
+    r"\$\{\{[^}]*\}\}|\{\{(?:version|major|minor|patch)\}\}|\{\{commit_date '[^']*'\}\}"
+)
 WORKFLOW_SOURCE = Path(__file__).resolve().parent.parent / "template/.github/workflows/ci.yml.jinja"
 
 
