@@ -1,0 +1,148 @@
+"""The production compose stack under the faults an operator meets: Redis killed with
+queued tasks, PostgreSQL restarted and killed under load, the database lost and restored
+from a backup. Needs a Docker engine (../shared/docker-lab/up); never skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from dockerized import PROD_FILES, Stack, docker, http, running, wait_for
+from observed import fetch_inside, metric
+from support import FASTAPI_EVERY_SERVICE_314, execute
+from test_locks import group
+
+# FastAPI with PostgreSQL and Celery, whose images the container tests build too.
+ANSWERS = FASTAPI_EVERY_SERVICE_314
+pytestmark = pytest.mark.xdist_group(group(ANSWERS))
+LOAD_CLIENT = Path(__file__).with_name("load_client.py")
+
+
+def passwords() -> dict[str, str]:
+    return {"POSTGRES_PASSWORD": f"pg-{time.time_ns()}", "REDIS_PASSWORD": f"redis-{time.time_ns()}"}
+
+
+@pytest.fixture(scope="module")
+def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    project = tmp_path_factory.mktemp("faults") / "service"
+    shutil.copytree(locked(**ANSWERS), project)
+    with running(Stack(project, ANSWERS["python_version"], files=PROD_FILES, env=passwords())) as started:
+        yield started
+
+
+def healthy(stack: Stack, service: str) -> bool:
+    container = stack.container(service)
+    return docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip() == "healthy"
+
+
+def crash(stack: Stack, service: str) -> None:
+    """SIGKILL the service's process, as the kernel's OOM killer would, and start it again."""
+    docker("kill", "--signal", "KILL", stack.container(service))
+    stack.compose("start", service)
+    wait_for(lambda: healthy(stack, service), timeout=90, interval=0.5)
+
+
+def task_state(stack: Stack, task_id: str) -> str:
+    return http("GET", f"{stack.url}/tasks/{task_id}")[1]["status"]
+
+
+def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> None:
+    stack.compose("stop", "worker")
+    queued = []
+    for number in range(10):
+        status, body = http("POST", f"{stack.url}/tasks/add", {"x": number, "y": 1})
+        assert status == 202, body
+        queued.append(body["task_id"])
+
+    crash(stack, "redis")
+    stack.compose("start", "worker")
+
+    wait_for(lambda: all(task_state(stack, task) == "SUCCESS" for task in queued), timeout=60, interval=1)
+    ran = metric(
+        fetch_inside(stack.container("worker"), "http://127.0.0.1:9100/metrics"),
+        "celery_tasks_total",
+        task="orders_service.add",
+        state="SUCCESS",
+    )
+    assert ran == len(queued)
+
+
+@contextmanager
+def steady_load(url: str, path: str) -> Iterator[list[tuple[float, float, int | str]]]:
+    """GET `url` + `path` from 2 threads on this machine, 20 ms apart, for the block:
+    each request's start (epoch s), duration and status or error."""
+    host, port = url.removeprefix("http://").split(":")
+    client = subprocess.Popen(
+        [sys.executable, str(LOAD_CLIENT), host, port, path, "2", "0.02"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    records: list[tuple[float, float, int | str]] = []
+    try:
+        wait_for(lambda: client.stderr.readline().startswith("load: started"), timeout=30)
+        yield records
+    finally:
+        client.send_signal(signal.SIGTERM)
+        output, _ = client.communicate(timeout=60)
+        records += [tuple(record) for record in json.loads(output)]
+
+
+def test_database_restarts_and_crashes_under_load_answer_503_never_500(stack: Stack) -> None:
+    status, item = http("POST", f"{stack.url}/items", {"name": "under load"})
+    assert status == 201, item
+    with steady_load(stack.url, f"/items/{item['id']}") as records:
+        time.sleep(2)
+        stack.compose("restart", "db")
+        wait_for(lambda: healthy(stack, "db"), timeout=90, interval=0.5)
+        time.sleep(3)
+        crash(stack, "db")
+        back = time.time()
+        time.sleep(10)
+
+    outcomes: dict[int | str, int] = {}
+    for _, _, outcome in records:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    print(f"\nPostgreSQL restarted, then killed and started, under load: {outcomes}")
+    assert len(records) > 300
+    assert set(outcomes) <= {200, 503}, outcomes
+    # Once the database is healthy again, every request succeeds.
+    assert [r for r in records if r[0] >= back and r[2] != 200] == []
+
+
+def make(stack: Stack, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return execute(["make", *arguments], stack.project, stack.env, timeout=600)
+
+
+def test_a_backup_restores_every_row_into_a_new_volume_and_never_over_data(stack: Stack) -> None:
+    names = [f"row {number} ünïcode" for number in range(25)]
+    rows = [http("POST", f"{stack.url}/items", {"name": name})[1] for name in names]
+    everything = http("GET", f"{stack.url}/items?limit=100")[1]
+
+    backup = make(stack, "backup")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    (dump,) = sorted((stack.project / "backups").glob("*.dump"))
+
+    # Into a database that holds data: refused, and nothing changed.
+    refused = make(stack, "restore", f"FILE={dump.relative_to(stack.project)}")
+    assert refused.returncode != 0
+    assert "the database is not empty" in refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert http("GET", f"{stack.url}/items?limit=100")[1] == everything
+
+    # The volume lost: restored into a new one, every row is back as it was.
+    stack.compose("down", "--volumes")
+    restored = make(stack, "restore", f"FILE={dump.relative_to(stack.project)}")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    stack.compose("up", "--detach", "--wait")
+    assert http("GET", f"{stack.url}/items?limit=100")[1] == everything
+    for row in rows:
+        assert http("GET", f"{stack.url}/items/{row['id']}") == (200, row)
