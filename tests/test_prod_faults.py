@@ -18,6 +18,7 @@ import pytest
 from dockerized import PROD_FILES, Stack, docker, http, running, wait_for
 from observed import fetch_inside, metric
 from support import FASTAPI_EVERY_SERVICE_314, execute
+from test_containers import secrets_for
 from test_locks import group
 
 # FastAPI with PostgreSQL and Celery, whose images the container tests build too.
@@ -26,15 +27,12 @@ pytestmark = pytest.mark.xdist_group(group(ANSWERS))
 LOAD_CLIENT = Path(__file__).with_name("load_client.py")
 
 
-def passwords() -> dict[str, str]:
-    return {"POSTGRES_PASSWORD": f"pg-{time.time_ns()}", "REDIS_PASSWORD": f"redis-{time.time_ns()}"}
-
-
 @pytest.fixture(scope="module")
 def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     project = tmp_path_factory.mktemp("faults") / "service"
     shutil.copytree(locked(**ANSWERS), project)
-    with running(Stack(project, ANSWERS["python_version"], files=PROD_FILES, env=passwords())) as started:
+    production = Stack(project, ANSWERS["python_version"], files=PROD_FILES, env=secrets_for(ANSWERS))
+    with running(production) as started:
         yield started
 
 
