@@ -257,7 +257,15 @@ def assert_metrics_add_up_over_the_server_processes(url: str, app: str, with_dat
     by_process_before = counts_by_process(app, route)
     get_concurrently(f"{url}{route}", 60)
 
-    exposition = http_text(f"{url}/metrics")
+    # A request is counted once its response is sent, so the client can see the last
+    # response a moment before it is counted: the count is read once it got there (and
+    # must not go past it).
+    def counted() -> str | None:
+        exposition = http_text(f"{url}/metrics")
+        total = metric(exposition, "http_requests_total", route=route, status="200")
+        return exposition if total >= before + 60 else None
+
+    exposition = wait_for(counted, timeout=10, interval=0.2)
     assert metric(exposition, "http_requests_total", route=route, status="200") == before + 60
     by_process = counts_by_process(app, route)
     served = [count - by_process_before.get(name, 0.0) for name, count in by_process.items()]
