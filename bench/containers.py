@@ -160,6 +160,12 @@ def dependency_rebuilds(project: Path, tag: str, repeat: int) -> dict[str, dict]
     return {"dependency_rebuild_cached": summary(cached), "dependency_rebuild_uncached": summary(uncached)}
 
 
+def write_env(project: Path, **variables: object) -> None:
+    """The project's .env, then its passwords into secrets/, as `make prod-up` does first."""
+    (project / ".env").write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
+    sh("make", "prod-secrets", cwd=project)
+
+
 def compose_command(stack: str, *files: str) -> tuple[str, ...]:
     return ("docker", "compose", "-p", stack, *(arg for f in files for arg in ("-f", f)))
 
@@ -233,7 +239,7 @@ def worker_stop(work: Path, stack: str, repeat: int) -> dict[str, float]:
     """`docker stop` of the Celery worker in the prod stack of a service that has one."""
     project = work / "worker-service"
     generate(project, "lock_tool=uv", "worker=celery", "database=none")
-    (project / ".env").write_text(f"REDIS_PASSWORD=bench\nAPP_IMAGE={stack}w\nAPP_PORT={free_port()}\n")
+    write_env(project, REDIS_PASSWORD="bench", APP_IMAGE=f"{stack}w", APP_PORT=free_port())
     compose = compose_command(f"{stack}w", "compose.yaml", "compose.prod.yaml")
     stops = []
     try:
@@ -254,7 +260,7 @@ def measure(repeat: int, load_seconds: float = 10) -> dict[str, dict]:
     stack = f"pstbench{int(time.time())}"
     try:
         generate(project, "lock_tool=uv")
-        (project / ".env").write_text(f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\n")
+        write_env(project, POSTGRES_PASSWORD="bench", APP_IMAGE=stack, APP_PORT=free_port())
         results = builds(project, stack)
         results["template"].update(dependency_rebuilds(project, results["template"]["tag"], repeat))
         start_stop(project, stack, results, repeat)

@@ -35,7 +35,7 @@ from common import ROOT, generate, report, sh, summary
 
 sys.path.append(str(ROOT / "tests"))
 import otlp_sink  # the tests' sink, beside them
-from containers import compose_command, free_port, wait_http_ok
+from containers import compose_command, free_port, wait_http_ok, write_env
 from image_sizes import BASE, size_of
 from servers import load_cells, wrk
 
@@ -85,9 +85,7 @@ def throughput(repeat: int, seconds: float, work: Path) -> dict[str, dict]:
         generate(project, "lock_tool=uv", f"framework={framework}", "worker=none", "tracing=true")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        (project / ".env").write_text(
-            f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={port}\nAPP_CPUS=1\n"
-        )
+        write_env(project, POSTGRES_PASSWORD="bench", APP_IMAGE=stack, APP_PORT=port, APP_CPUS=1)
         runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
         try:
             sh("docker", "build", "--quiet", "--tag", f"{stack}:latest", ".", cwd=project)

@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from common import generate, report, sh, spread, summary
-from containers import compose_command, free_port, wait_http_ok
+from containers import compose_command, free_port, wait_http_ok, write_env
 
 PACKAGE = "bench_service"
 WORKERS = "2"
@@ -195,9 +195,7 @@ def measure(repeat: int, seconds: float, frameworks: tuple[str, ...] = tuple(COM
             stack = f"pstbench{framework}"
             project = work / framework
             generate(project, "lock_tool=uv", f"framework={framework}", "database=postgresql", "worker=none")
-            (project / ".env").write_text(
-                f"POSTGRES_PASSWORD=bench\nAPP_IMAGE={stack}\nAPP_PORT={free_port()}\n"
-            )
+            write_env(project, POSTGRES_PASSWORD="bench", APP_IMAGE=stack, APP_PORT=free_port())
             variants: dict[str, tuple[str, list[str] | None]] = {}
             try:
                 variants = images(project, stack, framework)

@@ -45,6 +45,15 @@ def docker(
     return completed
 
 
+def secret_values_seen(values: list[str], *commands: list[str]) -> list[str]:
+    """Which of `values` the output of `docker <command>` shows, for each command."""
+    seen = []
+    for command in commands:
+        output = docker(*command).stdout
+        seen += [f"docker {' '.join(command)} shows {value[:6]}…" for value in values if value in output]
+    return seen
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -129,6 +138,8 @@ class Stack:
 @contextmanager
 def running(stack: Stack) -> Iterator[Stack]:
     try:
+        if "compose.prod.yaml" in stack.files:
+            write_prod_secrets(stack)
         stack.compose("up", "--build", "--detach", "--wait")
         yield stack
     except AssertionError:
@@ -136,3 +147,19 @@ def running(stack: Stack) -> Iterator[Stack]:
         raise
     finally:
         stack.down()
+
+
+def write_prod_secrets(stack: Stack) -> None:
+    """What `make prod-up` does before it starts the stack: the passwords of the
+    environment into secrets/, for the stacks that need any."""
+    if "prod-secrets:" not in (stack.project / "Makefile").read_text():
+        return
+    made = subprocess.run(
+        ["make", "prod-secrets"],
+        cwd=stack.project,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr

@@ -284,15 +284,6 @@ def steady_load(
     report.records = [tuple(record) for record in json.loads(output)]
 
 
-def secret_values_seen(values: list[str], *commands: list[str]) -> list[str]:
-    """Which of `values` the output of `docker <command>` shows, for each command."""
-    seen = []
-    for command in commands:
-        output = docker(*command).stdout
-        seen += [f"docker {' '.join(command)} shows {value[:6]}…" for value in values if value in output]
-    return seen
-
-
 def wait_converged(stack: DeployedStack, service: str, replicas: int) -> None:
     wait_for(lambda: stack.running_tasks(service) == replicas, timeout=180, interval=1)
     time.sleep(1)

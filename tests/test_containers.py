@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dockerized import PROD_FILES, Stack, docker, free_port, http, running, wait_for
+from dockerized import PROD_FILES, Stack, docker, free_port, http, running, secret_values_seen, wait_for
 from observed import (
     CLIENT,
     CONSUMER,
@@ -151,10 +151,9 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
         received = tmp_path / "spans"
         services = ["app", "worker"] if with_worker else ["app"]
         files = (*PROD_FILES, "-f", str(sink_compose_file(project, received, services)))
+    secrets = secrets_for(answers)
     # The access log is off by default; on here, to read each request's line.
-    stack = Stack(
-        project, target_python(answers), files=files, env={**secrets_for(answers), "ACCESS_LOG": "true"}
-    )
+    stack = Stack(project, target_python(answers), files=files, env={**secrets, "ACCESS_LOG": "true"})
     with running(stack):
         assert http("GET", f"{stack.url}/health")[0] == 200
         status, body = http("GET", f"{stack.url}/ready")
@@ -205,6 +204,8 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
         if answers.get("tracing"):
             assert_one_trace_spans_request_database_and_task(received, app, with_worker)
 
+        assert_no_password_is_seen(stack, secrets)
+
         # Nothing writes to the read-only root filesystem (gunicorn's control socket once did).
         logs = stack.compose("logs", "--no-color", "app").stdout
         assert "Read-only file system" not in logs
@@ -214,6 +215,31 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
         stopped_in = time.monotonic() - started
         assert stopped_in < 5, f"docker stop took {stopped_in:.1f} s: SIGTERM does not reach the server"
         assert docker("inspect", app, "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+
+
+def assert_no_password_is_seen(stack: Stack, secrets: dict[str, str]) -> None:
+    """The passwords reach the containers as files: no container's configuration, process
+    command line, image layer or log line holds one, and the app names the files."""
+    passwords = list(secrets.values())
+    containers = [
+        stack.container(service) for service in stack.compose("config", "--services").stdout.split()
+    ]
+    image = docker("inspect", "--format", "{{.Image}}", stack.container("app")).stdout.strip()
+    assert not secret_values_seen(
+        passwords,
+        ["inspect", *containers],
+        *(["top", container, "-eo", "pid,args"] for container in containers),
+        ["image", "inspect", image],
+        ["history", "--no-trunc", image],
+    )
+    logs = stack.compose("logs", "--no-color").stdout
+    assert not [password[:6] for password in passwords if password in logs]
+    environment = docker("inspect", "--format", "{{json .Config.Env}}", stack.container("app")).stdout
+    files = {
+        "POSTGRES_PASSWORD": "DATABASE_PASSWORD_FILE=/run/secrets/postgres_password",
+        "REDIS_PASSWORD": "REDIS_PASSWORD_FILE=/run/secrets/redis_password",
+    }
+    assert [files[name] for name in secrets if files[name] not in environment] == []
 
 
 def assert_requests_are_logged_as_json_with_their_id(url: str, app: str) -> None:
@@ -372,12 +398,13 @@ def test_missing_prod_secret_fails_fast_and_names_it(locked, tmp_path: Path, ans
     stack.env.update({k: v for k, v in secrets_for(answers).items() if k != "POSTGRES_PASSWORD"})
 
     started = time.monotonic()
-    completed = stack.compose("up", "--detach", "--wait", check=False, timeout=60)
+    completed = execute(["make", "prod-up"], project, stack.env, timeout=60)
 
     assert completed.returncode != 0
     assert time.monotonic() - started < 10
     assert "POSTGRES_PASSWORD must be set" in completed.stderr
-    assert not stack.compose("ps", "--quiet", check=False).stdout.strip()
+    assert not (project / "secrets" / "postgres_password").exists()
+    assert not stack.compose("ps", "--all", "--quiet", check=False).stdout.strip()
 
 
 @pytest.mark.parametrize("answers", [*PARAMS[:2], PARAMS[3]])
@@ -464,7 +491,7 @@ def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
         url = f"postgresql+psycopg://orders_service:{wrong}@db:5432/orders_service?connect_timeout=5"
         refused = docker(
             *("compose", *PROD_FILES, "run", "--rm", "--no-deps", "-e", "WAIT_TIMEOUT=2"),
-            *("-e", f"DATABASE_URL={url}", "app", "true"),
+            *("-e", f"DATABASE_URL={url}", "-e", "DATABASE_PASSWORD_FILE=", "app", "true"),
             cwd=project,
             env=production,
             check=False,

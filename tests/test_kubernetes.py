@@ -188,6 +188,18 @@ def test_the_image_is_named_in_one_place_by_digest_and_no_secret_is_in_the_manif
         # No URL carries credentials and no value looks like a password.
         assert not re.search(r"://[^/\s\"@]*:[^/\s\"@]+@", rendered)
         assert "PASSWORD=" not in rendered
+        # The Secret reaches the pods as files only (a value in the environment is in every
+        # process's /proc/<pid>/environ), and no probe or command reads it.
+        for pod in pod_templates(objects).values():
+            for container in all_containers(pod):
+                assert not [e for e in container.get("envFrom", []) if "secretRef" in e]
+                assert not [e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
+                commands = [container.get("command"), container.get("args")] + [
+                    container.get(probe) for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+                ]
+                assert "/run/secrets" not in json.dumps(commands)
+            mounted = [v for v in pod.get("volumes", []) if "secret" in v]
+            assert all(v["secret"]["secretName"] == "orders-service" for v in mounted)
 
 
 def fetch(network: str, image: str, url: str, what: str = "read().decode()") -> str:

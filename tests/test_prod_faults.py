@@ -27,11 +27,41 @@ pytestmark = pytest.mark.xdist_group(group(ANSWERS))
 LOAD_CLIENT = Path(__file__).with_name("load_client.py")
 
 
+# A task that takes as long as it is told and counts its starts in Redis (the result
+# backend): the documented way to add tasks to the worker, `start-worker.sh --include`.
+SLOW_TASKS = """
+import time
+
+from orders_service.worker import celery_app
+
+
+@celery_app.task(name="tests.slow", bind=True)
+def slow(self, seconds: float) -> int:
+    starts = celery_app.backend.client.incr(f"tests.slow.starts.{self.request.id}")
+    time.sleep(seconds)
+    return starts
+"""
+# Seconds a taken task stays unacknowledged before Redis gives it out again (900 by default).
+VISIBILITY_TIMEOUT = 10
+WITH_SLOW_TASKS = {
+    "services": {
+        "worker": {
+            "command": ["/app/scripts/start-worker.sh", "--include", "slow_tasks"],
+            "environment": {"TASK_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)},
+            "volumes": ["./slow_tasks.py:/app/src/slow_tasks.py:ro"],
+        }
+    }
+}
+
+
 @pytest.fixture(scope="module")
 def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     project = tmp_path_factory.mktemp("faults") / "service"
     shutil.copytree(locked(**ANSWERS), project)
-    production = Stack(project, ANSWERS["python_version"], files=PROD_FILES, env=secrets_for(ANSWERS))
+    (project / "slow_tasks.py").write_text(SLOW_TASKS)
+    (project / "slow-tasks.yaml").write_text(json.dumps(WITH_SLOW_TASKS))
+    files = (*PROD_FILES, "-f", "slow-tasks.yaml")
+    production = Stack(project, ANSWERS["python_version"], files=files, env=secrets_for(ANSWERS))
     with running(production) as started:
         yield started
 
@@ -71,6 +101,31 @@ def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> 
         state="SUCCESS",
     )
     assert ran == len(queued)
+
+
+def test_a_task_whose_worker_is_killed_runs_again_when_a_worker_is_back(stack: Stack) -> None:
+    send = "from slow_tasks import slow; print(slow.delay(6).id)"
+    task = stack.compose("exec", "-T", "worker", "python", "-c", send).stdout.strip()
+    wait_for(lambda: task_state(stack, task) == "STARTED", timeout=30, interval=0.2)
+
+    docker("kill", "--signal", "KILL", stack.container("worker"))
+    killed = time.monotonic()
+    stack.compose("start", "worker")
+    wait_for(lambda: task_state(stack, task) == "SUCCESS", timeout=120, interval=0.5)
+    took = time.monotonic() - killed
+
+    print(f"\nworker killed mid-task: it ran to the end {took:.1f} s later (6 s of it running)")
+    # Started twice (the run that was killed, then the one that finished), finished once.
+    assert http("GET", f"{stack.url}/tasks/{task}")[1]["result"] == 2
+    finished = metric(
+        fetch_inside(stack.container("worker"), "http://127.0.0.1:9100/metrics"),
+        "celery_tasks_total",
+        task="tests.slow",
+        state="SUCCESS",
+    )
+    assert finished == 1
+    # The timeout, kombu's sweep (every 10 s), the task's 6 s, and the worker's start.
+    assert took < VISIBILITY_TIMEOUT + 10 + 6 + 15
 
 
 @contextmanager

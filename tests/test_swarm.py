@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from dockerized import docker, wait_for
+from dockerized import docker, secret_values_seen, wait_for
 from observed import metric
 from support import DEPLOYED
 from swarm import (
@@ -24,7 +24,6 @@ from swarm import (
     local_registry,
     next_release,
     published,
-    secret_values_seen,
     stack_on_a_swarm,
     steady_load,
     wait_converged,
