@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,12 @@ def test_make_up_runs_the_development_image_as_whoever_runs_make(user: User, loc
         assert written.stdout.split()[0] == str(user.uid)
         for path in ("written", "made", "made/deeper"):
             assert owner(project / path) == user.uid, path
+        # The integration tests in the stack, as the README orders them, write as them too.
+        tested = user.run(["make", "docker-test"], project, environment)
+        assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+        assert " passed" in tested.stdout
+        not_theirs = [p for p in project.rglob("*") if owner(p) != user.uid]
+        assert not_theirs == []
         assert user.run(["make", "down"], project, environment).returncode == 0
         # Nothing left in the project that they cannot delete.
         removed = user.run(["rm", "-rf", str(project)], project.parent, environment)
@@ -108,10 +115,14 @@ def test_make_up_runs_the_development_image_as_whoever_runs_make(user: User, loc
     assert left == []
 
 
-@pytest.fixture
-def dev_container(user: User, locked, devcontainer_cli: Path) -> Iterator[tuple[Path, dict[str, str], dict]]:
-    project = user.workspace(locked(**FLASK_EVERY_SERVICE_311))
-    env = {"PATH": f"{devcontainer_cli.parent}:/usr/local/bin:/usr/bin:/bin", **isolated()}
+@contextmanager
+def dev_container(
+    user: User, source: Path, cli: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[Path, dict[str, str], dict]]:
+    """`devcontainer up` on a copy of `source` that `user` owns; the stack is torn down
+    after, and nothing of it may be left."""
+    project = user.workspace(source)
+    env = {"PATH": f"{cli.parent}:/usr/local/bin:/usr/bin:/bin", **isolated(), **(env or {})}
     images: list[str] = []
     try:
         up = user.run(["devcontainer", "up", "--workspace-folder", str(project)], project, env)
@@ -129,42 +140,65 @@ def dev_container(user: User, locked, devcontainer_cli: Path) -> Iterator[tuple[
     assert left == [], "the dev container's stack was not torn down"
 
 
+def run_inside(
+    user: User, project: Path, env: dict[str, str], *command: str
+) -> subprocess.CompletedProcess[str]:
+    return user.run(
+        ["devcontainer", "exec", "--workspace-folder", str(project), *command], project, env, timeout=600
+    )
+
+
 @pytest.mark.xdist_group(group(FLASK_EVERY_SERVICE_311))
-def test_the_dev_container_opens_runs_the_tests_inside_and_is_yours(user: User, dev_container) -> None:
-    project, env, outcome = dev_container
-    config = json.loads((project / ".devcontainer" / "devcontainer.json").read_text())
-    # Nothing from a feature repository or a registry: the image is built from the project.
-    assert "features" not in config
-    assert "image" not in config
+def test_the_dev_container_opens_runs_the_tests_inside_and_is_yours(
+    user: User, locked, devcontainer_cli: Path
+) -> None:
+    with dev_container(user, locked(**FLASK_EVERY_SERVICE_311), devcontainer_cli) as (project, env, outcome):
+        config = json.loads((project / ".devcontainer" / "devcontainer.json").read_text())
+        # Nothing from a feature repository or a registry: the image is built from the project.
+        assert "features" not in config
+        assert "image" not in config
 
-    def inside(*command: str) -> subprocess.CompletedProcess[str]:
-        return user.run(
-            ["devcontainer", "exec", "--workspace-folder", str(project), *command], project, env, timeout=600
-        )
+        def inside(*command: str) -> subprocess.CompletedProcess[str]:
+            return run_inside(user, project, env, *command)
 
-    for target in ("test", "test-integration"):
-        tests = inside("make", target)
+        for target in ("test", "test-integration"):
+            tests = inside("make", target)
+            assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
+            assert " passed" in tests.stdout
+            assert " failed" not in tests.stdout
+            assert " skipped" not in tests.stdout
+
+        # The editor's interpreter, its ruff and pytest, as the settings name them.
+        settings = config["customizations"]["vscode"]["settings"]
+        interpreter = settings["python.defaultInterpreterPath"]
+        tools = inside(interpreter, "-m", "ruff", "check", "src", "tests")
+        assert tools.returncode == 0, tools.stdout + tools.stderr
+        assert settings["ruff.interpreter"] == [interpreter]
+        assert inside(interpreter, "-m", "pytest", "--version").returncode == 0
+
+        # The server runs, on the port forwarded.
+        assert 8000 in config["forwardPorts"]
+        script = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health').status)"
+        assert inside(interpreter, "-c", script).stdout.strip() == "200"
+
+        # Their UID, and their files.
+        assert outcome["remoteUser"] == config["remoteUser"]
+        written = inside("sh", "-c", "id -u && touch from-the-dev-container")
+        assert written.stdout.split()[0] == str(user.uid)
+        assert owner(project / "from-the-dev-container") == user.uid
+        assert owner(project / ".pytest_cache") == user.uid
+
+
+@pytest.mark.xdist_group(group(FLASK_EVERY_SERVICE_311))
+def test_the_dev_container_works_for_root_with_its_ids_passed_as_the_readme_says(
+    locked, devcontainer_cli: Path
+) -> None:
+    """The CLI cannot give `app` UID 0 (root exists), so as root (CI) the README passes
+    UID/GID to compose, as make does."""
+    root = User("root", 0, 0, Path("/root"))
+    ids = {"UID": "0", "GID": "0"}
+    with dev_container(root, locked(**FLASK_EVERY_SERVICE_311), devcontainer_cli, ids) as (project, env, _):
+        tests = run_inside(root, project, env, "make", "test")
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-        assert " passed" in tests.stdout
-        assert " failed" not in tests.stdout
-        assert " skipped" not in tests.stdout
-
-    # The editor's interpreter, its ruff and pytest, as the settings name them.
-    settings = config["customizations"]["vscode"]["settings"]
-    interpreter = settings["python.defaultInterpreterPath"]
-    tools = inside(interpreter, "-m", "ruff", "check", "src", "tests")
-    assert tools.returncode == 0, tools.stdout + tools.stderr
-    assert settings["ruff.interpreter"] == [interpreter]
-    assert inside(interpreter, "-m", "pytest", "--version").returncode == 0
-
-    # The server runs, on the port forwarded.
-    assert 8000 in config["forwardPorts"]
-    script = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health').status)"
-    assert inside(interpreter, "-c", script).stdout.strip() == "200"
-
-    # Their UID, and their files.
-    assert outcome["remoteUser"] == config["remoteUser"]
-    written = inside("sh", "-c", "id -u && touch from-the-dev-container")
-    assert written.stdout.split()[0] == str(user.uid)
-    assert owner(project / "from-the-dev-container") == user.uid
-    assert owner(project / ".pytest_cache") == user.uid
+        assert run_inside(root, project, env, "id", "-u").stdout.strip() == "0"
+        assert owner(project / ".pytest_cache") == 0
