@@ -5,6 +5,7 @@ from a backup. Needs a Docker engine (../shared/docker-lab/up); never skipped.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -101,6 +102,22 @@ def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> 
         state="SUCCESS",
     )
     assert ran == len(queued)
+
+
+def restart_count(container: str) -> int:
+    return int(docker("inspect", "--format", "{{.RestartCount}}", container).stdout)
+
+
+def test_the_app_killed_from_the_host_is_restarted_and_serves_again(stack: Stack) -> None:
+    app = stack.container("app")
+    restarts = restart_count(app)
+    os.kill(int(docker("inspect", "--format", "{{.State.Pid}}", app).stdout), signal.SIGKILL)
+    killed = time.monotonic()
+
+    # Restarted by its restart policy (unless-stopped), not by anyone starting it.
+    wait_for(lambda: restart_count(app) == restarts + 1, timeout=60, interval=0.2)
+    wait_for(lambda: http("GET", f"{stack.url}/ready")[0] == 200, timeout=60, interval=0.2)
+    print(f"\napp killed from the host: serving again {time.monotonic() - killed:.1f} s later")
 
 
 def test_a_task_whose_worker_is_killed_runs_again_when_a_worker_is_back(stack: Stack) -> None:

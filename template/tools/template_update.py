@@ -26,7 +26,7 @@ from pathlib import Path
 
 ANSWERS = Path(".copier-answers.yml")
 RELEASE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-WORKFLOWS_NEED_A_TOKEN = (
+WORKFLOW_CHANGES_REFUSED = (
     "error: the update changes .github/workflows/, which GITHUB_TOKEN may not push: add a"
     " TEMPLATE_UPDATE_TOKEN secret (.github/workflows/template-update.yml says which)."
 )
@@ -162,7 +162,7 @@ def main() -> int:
         pushed = subprocess.run(push, check=False)
         if pushed.returncode != 0:
             if git("diff", "--name-only", "HEAD~1", "--", ".github/workflows/"):
-                print(WORKFLOWS_NEED_A_TOKEN, file=sys.stderr)
+                print(WORKFLOW_CHANGES_REFUSED, file=sys.stderr)
             return pushed.returncode
     body_file = Path(tempfile.mkdtemp()) / "pull-request.md"
     body_file.write_text(body, encoding="utf-8")
