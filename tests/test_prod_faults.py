@@ -48,7 +48,6 @@ WITH_SLOW_TASKS = {
     "services": {
         "worker": {
             "command": ["/app/scripts/start-worker.sh", "--include", "slow_tasks"],
-            "environment": {"TASK_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)},
             "volumes": ["./slow_tasks.py:/app/src/slow_tasks.py:ro"],
         }
     }
@@ -62,7 +61,9 @@ def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (project / "slow_tasks.py").write_text(SLOW_TASKS)
     (project / "slow-tasks.yaml").write_text(json.dumps(WITH_SLOW_TASKS))
     files = (*PROD_FILES, "-f", "slow-tasks.yaml")
-    production = Stack(project, ANSWERS["python_version"], files=files, env=secrets_for(ANSWERS))
+    # The timeout as a user sets it: in the environment of `make prod-up` (or .env).
+    environment = {**secrets_for(ANSWERS), "TASK_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
+    production = Stack(project, ANSWERS["python_version"], files=files, env=environment)
     with running(production) as started:
         yield started
 
