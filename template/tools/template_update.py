@@ -141,11 +141,11 @@ def main() -> int:
         print("error: make update-template failed (above); nothing was committed.", file=sys.stderr)
         return updated.returncode
     after = answer("_commit")
-    git("add", "--all")
-    if after == before or not git("status", "--porcelain"):
+    if after == before:
         print(f"This service is at the template's newest release, {before}: nothing to update.")
         publish({"updated": "false"})
         return 0
+    git("add", "--all")  # the files in conflict too, markers and all
 
     title, body = describe(source, before, after, conflicted)
     git("switch", "--force-create", options.branch)
