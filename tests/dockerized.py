@@ -88,6 +88,17 @@ def wait_for(check, timeout: float, interval: float = 0.25):
     raise AssertionError(f"not true after {timeout} s: {last!r}")
 
 
+def new_name() -> str:
+    return f"pst-{uuid.uuid4().hex[:10]}"
+
+
+def isolation(name: str) -> dict[str, str]:
+    """The variables that give a generated service's compose project, images and published
+    ports names and numbers of its own."""
+    ports = {port: str(free_port()) for port in ("APP_PORT", "DEBUG_PORT", "DB_PORT", "REDIS_PORT")}
+    return {"COMPOSE_PROJECT_NAME": name, "APP_IMAGE": name, **ports}
+
+
 @dataclass
 class Stack:
     """One compose project of a generated service, isolated by name, image and ports."""
@@ -95,20 +106,16 @@ class Stack:
     project: Path
     python_version: str
     files: tuple[str, ...] = ()
-    name: str = field(default_factory=lambda: f"pst-{uuid.uuid4().hex[:10]}")
+    name: str = field(default_factory=new_name)
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.app_port = free_port()
+        isolated = isolation(self.name)
+        self.app_port = int(isolated["APP_PORT"])
         self.env = {
             **os.environ,
-            "COMPOSE_PROJECT_NAME": self.name,
-            "APP_IMAGE": self.name,
+            **isolated,
             "PYTHON_VERSION": self.python_version,
-            "APP_PORT": str(self.app_port),
-            "DEBUG_PORT": str(free_port()),
-            "DB_PORT": str(free_port()),
-            "REDIS_PORT": str(free_port()),
             "UID": str(os.getuid()),
             "GID": str(os.getgid()),
             **self.env,

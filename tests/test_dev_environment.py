@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from dockerized import docker, free_port
+from dockerized import docker, isolation, new_name
 from other_user import User, someone
 from support import FLASK_EVERY_SERVICE_311, TEMPLATE_ROOT
 from test_locks import group
@@ -49,13 +49,6 @@ def devcontainer_cli() -> Path:
     return cli
 
 
-def isolated() -> dict[str, str]:
-    """A compose project, image name and ports of the test's own."""
-    name = f"pst-{uuid.uuid4().hex[:10]}"
-    ports = {p: str(free_port()) for p in ("APP_PORT", "DEBUG_PORT", "DB_PORT", "REDIS_PORT")}
-    return {"COMPOSE_PROJECT_NAME": name, "APP_IMAGE": name, **ports}
-
-
 def remove_stack(name: str, *images: str) -> list[str]:
     """Down by project name, volumes included, with its images: the containers still
     there (none)."""
@@ -75,7 +68,7 @@ def owner(path: Path) -> int:
 @pytest.mark.xdist_group(group(FLASK_EVERY_SERVICE_311))
 def test_make_up_runs_the_development_image_as_whoever_runs_make(user: User, locked) -> None:
     project = user.workspace(locked(**FLASK_EVERY_SERVICE_311))
-    env = isolated()
+    env = isolation(new_name())
     environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", **env}
     try:
         up = user.run(["make", "up"], project, environment)
@@ -122,7 +115,7 @@ def dev_container(
     """`devcontainer up` on a copy of `source` that `user` owns; the stack is torn down
     after, and nothing of it may be left."""
     project = user.workspace(source)
-    env = {"PATH": f"{cli.parent}:/usr/local/bin:/usr/bin:/bin", **isolated(), **(env or {})}
+    env = {"PATH": f"{cli.parent}:/usr/local/bin:/usr/bin:/bin", **isolation(new_name()), **(env or {})}
     images: list[str] = []
     try:
         up = user.run(["devcontainer", "up", "--workspace-folder", str(project)], project, env)
