@@ -297,7 +297,8 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
                 assert 'route="/ready"' in fetch(network, image, scrapes["orders-service"])
             except AssertionError:
                 for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
-                    print(docker("logs", name, check=False).stderr[-3000:])
+                    logs = docker("logs", "--timestamps", name, check=False)
+                    print(f"--- {name}\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
                 raise
     finally:
         for run in runs:

@@ -105,6 +105,55 @@ def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> 
     assert ran == len(queued)
 
 
+# A consumer step that takes 5 s to start, as one does that connects to a broker which is
+# slow to answer, after the step that says the worker consumes: it consumes only once every
+# step has started.
+SLOW_START = """
+import time
+
+from celery import bootsteps
+
+from orders_service.worker import celery_app
+
+
+class SlowStart(bootsteps.StartStopStep):
+    requires = ("orders_service.worker:_Consuming",)
+
+    def start(self, parent: object) -> None:
+        time.sleep(5)
+
+
+celery_app.steps["consumer"].add(SlowStart)
+"""
+CONSUMING = ["test", "-e", "/tmp/worker-consuming"]  # the Deployment's readiness probe
+
+
+def test_a_worker_is_ready_only_while_it_consumes(stack: Stack) -> None:
+    (stack.project / "slow_start.py").write_text(SLOW_START)
+    worker = f"{stack.name}-slow-start"
+    mount = f"{stack.project / 'slow_start.py'}:/app/src/slow_start.py:ro"
+    start = ("/app/scripts/start-worker.sh", "--include", "slow_start")
+    stack.compose("run", "--detach", "--no-deps", "--name", worker, "--volume", mount, "worker", *start)
+    try:
+
+        def ready() -> bool:
+            return docker("exec", worker, *CONSUMING, check=False).returncode == 0
+
+        # Not while its consumer starts: only once it consumes, which it logs as "ready".
+        wait_for(ready, timeout=90, interval=0.1)
+        assert " ready." in docker("logs", worker).stdout
+        # Not while Redis is away, and again once it is back.
+        stack.compose("stop", "redis")
+        try:
+            wait_for(lambda: not ready(), timeout=10, interval=0.2)
+        finally:
+            stack.compose("start", "redis")
+            wait_for(lambda: healthy(stack, "redis"), timeout=90, interval=0.5)
+        wait_for(ready, timeout=60, interval=0.5)
+    finally:
+        docker("rm", "--force", worker, check=False)
+
+
 def restart_count(container: str) -> int:
     return int(docker("inspect", "--format", "{{.RestartCount}}", container).stdout)
 
