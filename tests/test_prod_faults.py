@@ -139,9 +139,10 @@ def test_a_worker_is_ready_only_while_it_consumes(stack: Stack) -> None:
         def ready() -> bool:
             return docker("exec", worker, *CONSUMING, check=False).returncode == 0
 
-        # Not while its consumer starts: only once it consumes, which it logs as "ready".
+        # Not while its consumer starts: only once it consumes, which it logs as "ready"
+        # (the log line is written first; 1 s for Docker to copy it, not the 5 s of the step).
         wait_for(ready, timeout=90, interval=0.1)
-        assert " ready." in docker("logs", worker).stdout
+        wait_for(lambda: " ready." in docker("logs", worker).stdout, timeout=1, interval=0.1)
         # Not while Redis is away, and again once it is back.
         stack.compose("stop", "redis")
         try:
