@@ -105,9 +105,8 @@ def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> 
     assert ran == len(queued)
 
 
-# A consumer step that takes 5 s to start, as one does that connects to a broker which is
-# slow to answer, after the step that says the worker consumes: it consumes only once every
-# step has started.
+# A consumer step that takes 5 s to start, as one waiting for a slow broker would, started
+# after the step that makes the readiness file: the worker consumes once every step started.
 SLOW_START = """
 import time
 
