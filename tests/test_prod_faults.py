@@ -73,11 +73,15 @@ def healthy(stack: Stack, service: str) -> bool:
     return docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip() == "healthy"
 
 
+def start(stack: Stack, service: str) -> None:
+    stack.compose("start", service)
+    wait_for(lambda: healthy(stack, service), timeout=90, interval=0.5)
+
+
 def crash(stack: Stack, service: str) -> None:
     """SIGKILL the service's process, as the kernel's OOM killer would, and start it again."""
     docker("kill", "--signal", "KILL", stack.container(service))
-    stack.compose("start", service)
-    wait_for(lambda: healthy(stack, service), timeout=90, interval=0.5)
+    start(stack, service)
 
 
 def task_state(stack: Stack, task_id: str) -> str:
@@ -131,8 +135,8 @@ def test_a_worker_is_ready_only_while_it_consumes(stack: Stack) -> None:
     (stack.project / "slow_start.py").write_text(SLOW_START)
     worker = f"{stack.name}-slow-start"
     mount = f"{stack.project / 'slow_start.py'}:/app/src/slow_start.py:ro"
-    start = ("/app/scripts/start-worker.sh", "--include", "slow_start")
-    stack.compose("run", "--detach", "--no-deps", "--name", worker, "--volume", mount, "worker", *start)
+    command = ("/app/scripts/start-worker.sh", "--include", "slow_start")
+    stack.compose("run", "--detach", "--no-deps", "--name", worker, "--volume", mount, "worker", *command)
     try:
 
         def ready() -> bool:
@@ -147,8 +151,7 @@ def test_a_worker_is_ready_only_while_it_consumes(stack: Stack) -> None:
         try:
             wait_for(lambda: not ready(), timeout=10, interval=0.2)
         finally:
-            stack.compose("start", "redis")
-            wait_for(lambda: healthy(stack, "redis"), timeout=90, interval=0.5)
+            start(stack, "redis")
         wait_for(ready, timeout=60, interval=0.5)
     finally:
         docker("rm", "--force", worker, check=False)
