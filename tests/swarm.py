@@ -82,6 +82,16 @@ def single_node_swarm() -> Iterator[None]:
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     if state != "active":
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        # The stack meets a swarm that is done starting, as on a cluster that has run a
+        # while: its node ready and its ingress network made.
+        wait_for(
+            lambda: (
+                docker("node", "ls", "--format", "{{.Status}}").stdout.split() == ["Ready"]
+                and docker("network", "inspect", "ingress", check=False).returncode == 0
+            ),
+            timeout=60,
+            interval=0.5,
+        )
     try:
         yield
     finally:
@@ -154,6 +164,35 @@ class DeployedStack:
             self.service(service),
         ).stdout.splitlines()
         return sum(state.startswith("Running") for state in states)
+
+    def tasks(self, service: str) -> list[dict]:
+        """Every task of the service Docker still keeps (the running ones and up to four
+        former ones a slot), as `docker inspect` shows them."""
+        ids = docker("service", "ps", "--quiet", "--no-trunc", self.service(service)).stdout.split()
+        return json.loads(docker("inspect", *ids).stdout)
+
+    def output(self, task: dict) -> str:
+        completed = docker("service", "logs", "--raw", task["ID"], check=False)
+        return completed.stdout + completed.stderr
+
+    def started(self, task: dict) -> bool:
+        """Whether the task's container started (its command ran), whatever came after."""
+        return task["Status"].get("Message") == "started" or bool(self.output(task).strip())
+
+    def describe(self, tasks: list[dict]) -> str:
+        """Each task's slot, state, times and error, and the output of those not running."""
+        lines = []
+        for task in sorted(tasks, key=lambda task: task["CreatedAt"]):
+            status = task["Status"]
+            exit_code = status.get("ContainerStatus", {}).get("ExitCode")
+            lines.append(
+                f"slot {task.get('Slot')} created {task['CreatedAt']}: {status['State']} "
+                f"({status.get('Message')}) at {status['Timestamp']}, exit {exit_code}: "
+                f"{status.get('Err', '')}"
+            )
+            if status["State"] != "running":
+                lines.append(f"  output:\n{self.output(task)[-2000:]}")
+        return "\n".join(lines)
 
     def create_item(self) -> str:
         """POST /items from a client container: the new item's id."""
