@@ -83,8 +83,9 @@ def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedSta
     # Every replica ran `alembic upgrade head` (alembic prints this line each time) ...
     assert logs.count("Will assume transactional DDL") == REPLICAS, logs[-3000:]
     # ... and one of them applied the migration; no replica's process failed and was
-    # restarted. (Docker failing to start a container, which a swarm just initialised can
-    # do, runs none of the service's code: such a task shows no output.)
+    # restarted. (A container Docker failed to start never reached "started" and shows no
+    # output: it ran none of the service's code, so it is the engine's failure, not the
+    # replica's.)
     assert logs.count("Running upgrade  -> 0001") == 1, logs[-3000:]
     tasks = stack.tasks("app")
     ended = [task for task in tasks if task["Status"]["State"] != "running"]
