@@ -1,10 +1,13 @@
-"""Reading pip-tools format lock files (requirements/*.txt)."""
+"""Reading pip-tools format lock files (requirements/*.txt) and what their .in files ask for."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 
@@ -34,3 +37,15 @@ def read_pins(path: Path) -> dict[str, Pin]:
         current = Pin(match.group(1).lower().replace("_", "-"), match.group(2))
         pins[current.name] = current
     return pins
+
+
+def required_names(source: Path) -> set[str]:
+    """The packages an .in file asks for by name, with those of the files it includes (-r)."""
+    names: set[str] = set()
+    for line in source.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            names |= required_names(source.parent / line.split(maxsplit=1)[1])
+        elif line and not line.startswith(("#", "-")):
+            names.add(canonicalize_name(Requirement(line).name))
+    return names

@@ -3,11 +3,15 @@ a project is generated, and small process and git helpers."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +44,23 @@ DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
 ALL_COMBINATIONS = list(itertools.product(FRAMEWORKS, DATABASES, WORKERS, LOCK_TOOLS))
 COPIER_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
+
+def length_limit(question: str) -> int:
+    """The most characters copier.yml's validator accepts for `question`."""
+    return int(re.search(r"length > (\d+)", QUESTIONS[question]["validator"]).group(1))
+
+
+def longest_names() -> dict[str, str]:
+    """The longest project name, slug and package name the questions accept: the generated
+    code must pass its linters with these as with short ones."""
+    name = ("Payments Reconciliation Service Europe West " * 2)[: length_limit("project_name")]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())[: length_limit("project_slug")]
+    package = slug.replace("-", "_")[: length_limit("package_name")]
+    names = {"project_name": name, "project_slug": slug, "package_name": package}
+    assert all(len(names[question]) == length_limit(question) for question in names), names
+    return names
+
+
 # Every package index unreachable, for pip and for uv.
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port
 OFFLINE = {
@@ -52,6 +73,37 @@ OFFLINE = {
     "UV_NO_CACHE": "1",
     "UV_OFFLINE": "1",
 }
+
+
+# The package index moves on: a test whose outcome depends on what it serves today fails
+# some day for no fault of the template (a release, a yank). So no assertion names a
+# version that only the live index decides, nor counts its releases. A test that needs to
+# know what the index serves makes that known itself: it serves a release from a local
+# folder (fake_wheel, with PIP_FIND_LINKS and UV_FIND_LINKS), or reads the version back
+# from the lock it checks.
+
+
+def fake_wheel(folder: Path, name: str, version: str) -> Path:
+    """A valid, empty wheel: a release the index serves that no test has run."""
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+
+    def record(text: str) -> str:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        return f"sha256={digest.decode()},{len(text.encode())}"
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+        archive.writestr(
+            f"{info}/RECORD", "".join(f"{p},{record(t)}\n" for p, t in files.items()) + f"{info}/RECORD,,\n"
+        )
+    return wheel
 
 
 # The lock files of every new service (requirements/*.txt): base, dev and prod hold the

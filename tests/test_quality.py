@@ -29,6 +29,7 @@ from support import (
     copy_of_this_checkout,
     execute,
     git,
+    longest_names,
     new_repository,
 )
 from test_locks import group
@@ -44,11 +45,27 @@ EVERY_COMBINATION = [
 # And the deployment targets' files (the Swarm stack is checked against the Compose spec).
 EVERY_COMBINATION.append(DEPLOYED)
 
+# The longest names the questions accept, on the answer sets with the most lines that carry
+# a name (tests/test_render.py tries ruff with more names, without locking).
+LONGEST_NAMES = [
+    {**DEPLOYED, "tracing": True, **longest_names()},
+    {**FLASK_EVERY_SERVICE_311, **longest_names()},
+]
+
 FLASK_NO_SERVICE_UV = {"framework": "flask", "database": "none", "worker": "none", "lock_tool": "uv"}
 
 
 def params(answer_sets: list[dict[str, str]]) -> list:
-    return [pytest.param(a, id=answer_id(a), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets]
+    return [pytest.param(a, id=short_id(a), marks=pytest.mark.xdist_group(group(a))) for a in answer_sets]
+
+
+def short_id(answers: dict[str, str]) -> str:
+    """answer_id, with "longest-names" for the names' values."""
+    names = longest_names()
+    if all(answers.get(question) == value for question, value in names.items()):
+        rest = {question: value for question, value in answers.items() if question not in names}
+        return f"{answer_id(rest)}-longest-names"
+    return answer_id(answers)
 
 
 def committed_copy(source: Path, destination: Path) -> Path:
@@ -65,7 +82,7 @@ def configured_hooks(project: Path) -> list[dict]:
     return [hook for repo in config["repos"] for hook in repo["hooks"]]
 
 
-@pytest.mark.parametrize("answers", params(EVERY_COMBINATION))
+@pytest.mark.parametrize("answers", params(EVERY_COMBINATION + LONGEST_NAMES))
 def test_precommit_passes_every_hook_on_a_fresh_project(
     locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import TEMPLATE_ROOT, render
+from support import TEMPLATE_ROOT, length_limit, longest_names, render
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 
@@ -49,6 +49,11 @@ def copier_copy(destination: Path, **answers: str) -> subprocess.CompletedProces
         ({"author_name": " "}, "The author name cannot be empty"),
         ({"project_name": "123 Service"}, "must start with a letter"),
         ({"project_name": "For"}, "which is a Python keyword"),
+        ({"project_name": "N" * (length_limit("project_name") + 1)}, "at most 60 are allowed"),
+        ({"project_slug": "s" * (length_limit("project_slug") + 1)}, "a slug has at most 40"),
+        ({"package_name": "p" * (length_limit("package_name") + 1)}, "a package name has at most 40"),
+        # A long name's derived slug is refused too, naming the answer that fixes it.
+        ({"project_name": "Payments Reconciliation Service Europe West"}, "answer project_slug"),
         ({"python_version": "3.10"}, "Invalid choice"),
         ({"lock_tool": "poetry"}, "Invalid choice"),
         ({"deploy_targets": '["kubernetes", "helm"]'}, "Invalid choice"),
@@ -76,6 +81,15 @@ def test_slug_and_package_are_derived_from_the_name(tmp_path: Path) -> None:
     assert answers["project_slug"] == "billing-api-v2"
     assert answers["package_name"] == "billing_api_v2"
     assert (destination / "src" / "billing_api_v2" / "app.py").is_file()
+
+
+def test_the_longest_names_are_accepted(tmp_path: Path) -> None:
+    names = longest_names()
+
+    completed = copier_copy(tmp_path / "svc", **names)
+
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "svc" / "src" / names["package_name"] / "app.py").is_file()
 
 
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:

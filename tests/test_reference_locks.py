@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,34 +16,12 @@ from support import (
     LOCK_NAMES,
     answers_for,
     copy_of_this_checkout,
+    fake_wheel,
     new_repository,
     render,
     run,
     task_environment,
 )
-
-
-def fake_wheel(folder: Path, name: str, version: str) -> Path:
-    """A valid, empty wheel: a release the index serves that no test has run."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-
-    def record(text: str) -> str:
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        return f"sha256={digest.decode()},{len(text.encode())}"
-
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-        archive.writestr(
-            f"{info}/RECORD", "".join(f"{p},{record(t)}\n" for p, t in files.items()) + f"{info}/RECORD,,\n"
-        )
-    return wheel
 
 
 def test_reference_locks_are_current(tmp_path: Path) -> None:
@@ -77,21 +53,32 @@ def test_a_copy_gets_the_tested_versions_when_the_index_has_newer_ones(
 
 @pytest.mark.parametrize("lock_tool", ["uv", "pip-tools"])
 def test_a_version_the_index_lacks_is_resolved_and_named(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], lock_tool: str
+    machine_local_sources: dict[str, str], tmp_path: Path, capfd: pytest.CaptureFixture[str], lock_tool: str
 ) -> None:
+    """A reference pin the index has not got gives way to a version it has, locked with its
+    hashes and named. Which version the live index would offer instead is its own business,
+    so a local folder serves the one the lock tool must take: newer than any real idna, and
+    below 4, which requests asks for."""
     template = copy_of_this_checkout(tmp_path / "template")
     reference = template / "reference" / f"python{DEFAULT_PYTHON}.txt"
-    tested = read_pins(reference)["idna"].version
     reference.write_text(re.sub(r"^idna==\S+", "idna==0.0.1", reference.read_text(), flags=re.MULTILINE))
     new_repository(template, "a reference pin that no index has")
+    offered = fake_wheel(tmp_path / "offered", "idna", "3.99")
+    index_serves = {
+        **machine_local_sources,
+        "PIP_FIND_LINKS": str(offered.parent),
+        "UV_FIND_LINKS": str(offered.parent),
+    }
 
-    project = render(
-        tmp_path / "svc", answers_for("fastapi", "none", "none", lock_tool), skip_tasks=False, src=template
-    )
+    with task_environment(index_serves):
+        answers = answers_for("fastapi", "none", "none", lock_tool)
+        project = render(tmp_path / "svc", answers, skip_tasks=False, src=template)
     output = capfd.readouterr().err
 
-    assert read_pins(project / "requirements" / "base.txt")["idna"].version == tested
-    assert f"idna: 0.0.1 -> {tested}" in output
+    locked = read_pins(project / "requirements" / "base.txt")["idna"]
+    assert locked.version == "3.99"
+    assert locked.hashes == [f"sha256:{hashlib.sha256(offered.read_bytes()).hexdigest()}"]
+    assert "idna: 0.0.1 -> 3.99" in output
     assert "1 package(s) are not at the version the template tested" in output
 
 

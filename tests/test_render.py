@@ -20,6 +20,7 @@ from support import (
     WORKERS,
     answers_for,
     combination_id,
+    longest_names,
     render,
 )
 
@@ -153,6 +154,35 @@ def test_tracing_renders_lint_clean_for_every_shape(tmp_path: Path, shape: tuple
     assert {line for line in requirements if "instrumentation" in line} == instrumented
     for path in project.rglob("*.py"):
         assert not JINJA_LEFTOVER.search(path.read_text(encoding="utf-8")), path
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        completed = subprocess.run([RUFF, *command], cwd=project, capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# Names whose lines and imports lay out differently: the shortest; one whose settings line
+# once wrapped ("Acme Orders"); packages that sort before and after the tests' own helpers
+# (`tests`); the longest the questions accept.
+NAMES = [
+    {"project_name": "A"},
+    {"project_name": "Acme Orders"},
+    {"project_name": "Aa Billing"},
+    {"project_name": "Zz Billing"},
+    longest_names(),
+]
+
+
+@pytest.mark.parametrize("names", NAMES, ids=lambda names: names["project_name"])
+@pytest.mark.parametrize(
+    "shape", [("fastapi", "postgresql", "celery"), ("flask", "postgresql", "celery")], ids="-".join
+)
+def test_any_valid_name_renders_lint_clean(
+    tmp_path: Path, names: dict[str, str], shape: tuple[str, ...]
+) -> None:
+    """The richest answer sets (most lines that carry a name): ruff passes, and its
+    formatter changes nothing, whatever the name's length or how it sorts."""
+    answers = {**answers_for(*shape, "uv", tracing=True, deploy_targets=["kubernetes", "swarm"]), **names}
+    project = render(tmp_path / "svc", answers, skip_tasks=True)
+
     for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         completed = subprocess.run([RUFF, *command], cwd=project, capture_output=True, text=True, check=False)
         assert completed.returncode == 0, completed.stdout + completed.stderr
