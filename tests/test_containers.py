@@ -130,6 +130,12 @@ def test_prod_image_is_lean_non_root_and_complete(locked, tmp_path: Path, answer
             "print([m for m in ('pytest', 'pre_commit', 'pip') if u.find_spec(m)])"
         )
         assert inside(f'python -c "{find_dev_tools}"') == "[]"
+        # The CPUs the server sizes itself by are the container's limit, not the host's cores.
+        count = "from orders_service.cpus import available_cpus; print(available_cpus())"
+        host = len(os.sched_getaffinity(0))
+        for limit, cpus in [((), host), (("--cpus=1",), 1), (("--cpus=1.5",), 2), (("--cpuset-cpus=0",), 1)]:
+            args = ["run", "--rm", *limit, "--entrypoint", "python", image, "-c", count]
+            assert docker(*args).stdout.strip() == str(cpus), limit
         config = docker("image", "inspect", image, "--format", "{{json .Config}}").stdout
         assert "PYTHONDONTWRITEBYTECODE=1" in config
         assert "PYTHONUNBUFFERED=1" in config
