@@ -35,7 +35,7 @@ from lock import UV_COMPILE  # noqa: E402
 from lock_tools import provision  # noqa: E402
 
 # The answers the requirement templates branch on.
-VARIED = ("framework", "database", "worker", "lock_tool", "tracing")
+VARIED = ("framework", "database", "worker", "lock_tool", "tracing", "model")
 PLATFORM = "x86_64-unknown-linux-gnu"
 COMMAND = "make lock"
 

@@ -54,6 +54,10 @@ _CAUSES = (
 def describe_failure(error: BaseException) -> str:
     """Why a dependency did not answer, in words. Never the driver's message itself, which
     may quote the connection string; the words are enough to know what to fix."""
+    # An error that names its cause in words (model_lock.ModelError) is taken at its word.
+    named = getattr(error, "cause", None)
+    if isinstance(named, str):
+        return named
     messages = []
     seen: BaseException | None = error
     while seen is not None and len(messages) < 5:
