@@ -109,6 +109,8 @@ def fake_wheel(folder: Path, name: str, version: str) -> Path:
 # The lock files of every new service (requirements/*.txt): base, dev and prod hold the
 # service (dev and prod include base), tools the host-only linters and supply-chain tools.
 LOCK_NAMES = ("base", "dev", "prod", "tools")
+# And with a model: what makes it (make model), installed in no image.
+MODEL_LOCK_NAMES = (*LOCK_NAMES, "train")
 SERVICE_LOCKS = ("base", "dev", "prod")
 
 # copier.yml's default for each choice a test varies.
@@ -141,6 +143,21 @@ FLASK_NO_SERVICE_312 = {
     "lock_tool": "pip-tools",
     "python_version": "3.12",
 }
+# A service that serves a model, with each framework: the training lock (train.txt) too.
+FASTAPI_MODEL = {
+    "framework": "fastapi",
+    "database": "none",
+    "worker": "none",
+    "lock_tool": "uv",
+    "model": "onnx",
+}
+FLASK_MODEL = {
+    "framework": "flask",
+    "database": "postgresql",
+    "worker": "none",
+    "lock_tool": "uv",
+    "model": "onnx",
+}
 # Every deployment target, with the default framework and database and the worker: the
 # Swarm stack's tests, the Kubernetes pods run for real and pre-commit share it.
 DEPLOYED = {"worker": "celery", "lock_tool": "uv", "deploy_targets": ["kubernetes", "swarm"]}
@@ -166,6 +183,11 @@ def answers_for(framework: str, database: str, worker: str, lock_tool: str, **ex
         "lock_tool": lock_tool,
         **extra,
     }
+
+
+def lock_names(answers: dict[str, str | bool | list[str]]) -> tuple[str, ...]:
+    """The lock files of a service of these answers."""
+    return MODEL_LOCK_NAMES if answers.get("model", "none") != "none" else LOCK_NAMES
 
 
 def combination_id(combination: tuple[str, ...]) -> str:

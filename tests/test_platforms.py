@@ -66,8 +66,11 @@ def failures(checks: list[tuple[str, str, list[Path]]], python_version: str, scr
 
 def service_checks(requirements: Path) -> list[tuple[str, str, list[Path]]]:
     host = [requirements / lock for lock in HOST_LOCKS]
+    # `make model` installs train.txt alone, into .venv-train, on the host.
+    train = [[requirements / "train.txt"]] if (requirements / "train.txt").is_file() else []
     return [
         *((label, platform, host) for label, platform in HOSTS.items()),
+        *((label, platform, locks) for label, platform in HOSTS.items() for locks in train),
         *(
             (f"{label} image", platform, [requirements / name for name in names])
             for label, platform in IMAGES.items()

@@ -106,6 +106,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
             "lock_tool",
             "tracing",
             "deploy_targets",
+            "model",
         )
     } == {
         "python_version": "3.13",
@@ -115,6 +116,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
         "lock_tool": "pip-tools",
         "tracing": False,
         "deploy_targets": [],
+        "model": "none",
     }
     # The default stays lean: compose files only, no OpenTelemetry.
     assert not (destination / "deploy").exists()

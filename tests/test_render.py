@@ -95,12 +95,17 @@ def test_files_follow_the_answers(rendered, combination: tuple[str, ...]) -> Non
     assert (project / "alembic.ini").exists() == with_database
     assert (project / "migrations" / "versions" / "0001_create_items.py").exists() == with_database
     assert (package / "worker.py").exists() == (worker == "celery")
+    # No model unless asked for: nothing of it, not even its packages.
+    assert not (package / "model.py").exists()
+    assert not (project / "requirements" / "train.in").exists()
+    assert not (project / "model").exists()
 
     base_in = (project / "requirements" / "base.in").read_text()
     assert ("fastapi" in base_in) == (framework == "fastapi")
     assert ("flask" in base_in) == (framework == "flask")
     assert ("psycopg[binary]" in base_in) == with_database
     assert ("celery[redis]" in base_in) == (worker == "celery")
+    assert "onnxruntime" not in base_in
     for constrained in ("dev.in", "prod.in"):
         lines = (project / "requirements" / constrained).read_text().splitlines()
         assert "-c base.txt" in lines
@@ -183,6 +188,22 @@ def test_any_valid_name_renders_lint_clean(
     answers = {**answers_for(*shape, "uv", tracing=True, deploy_targets=["kubernetes", "swarm"]), **names}
     project = render(tmp_path / "svc", answers, skip_tasks=True)
 
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        completed = subprocess.run([RUFF, *command], cwd=project, capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("shape", list(itertools.product(FRAMEWORKS, DATABASES, WORKERS)), ids=combination_id)
+def test_a_model_renders_lint_clean_for_every_shape(tmp_path: Path, shape: tuple[str, ...]) -> None:
+    project = render(tmp_path / "svc", answers_for(*shape, "uv", model="onnx", tracing=True), skip_tasks=True)
+
+    package = project / "src" / "orders_service"
+    assert {"model.py", "model_lock.py", "batching.py", "inference.py", "predictions.py"} <= {
+        path.name for path in package.iterdir()
+    }
+    assert (project / "requirements/train.in").is_file()
+    assert {"onnxruntime", "numpy"} <= set((project / "requirements/base.in").read_text().splitlines())
+    assert "COPY --chown=root:root model/ ./model/" in (project / "Dockerfile").read_text()
     for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         completed = subprocess.run([RUFF, *command], cwd=project, capture_output=True, text=True, check=False)
         assert completed.returncode == 0, completed.stdout + completed.stderr
