@@ -1,7 +1,7 @@
 """A service that serves a model (model=onnx): `make model` trains and locks it the same
-way twice, the generated tests (which verify, load and query it) pass, its hooks pass,
-and the production image carries the model, verified at build and at start, without
-the training packages."""
+way twice, the generated tests (which verify, load and query it, and Schemathesis over
+its whole API) pass, its hooks pass, and the production image carries the model,
+verified at build and at start, without the training packages."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def test_make_test_makes_the_model_the_same_way_twice_and_its_tests_pass(
     assert "wrote model/model.lock.json" in output  # the first `make test` made the model
     assert " passed" in output
     assert " failed" not in output
+    # Schemathesis, every check on, over the whole API: the model's endpoints included.
+    integration = run(["make", "test-integration"], project, timeout=900)
+    assert " passed" in integration
+    assert " failed" not in integration
     lock = json.loads((project / "model" / "model.lock.json").read_text())
     made = (project / "model" / "model.onnx").read_bytes()
     assert lock["size"] == len(made)
