@@ -144,6 +144,7 @@ FLASK_NO_SERVICE_312 = {
     "python_version": "3.12",
 }
 # A service that serves a model, with each framework: the training lock (train.txt) too.
+# No other service, so its integration tests (Schemathesis on the whole API) run anywhere.
 FASTAPI_MODEL = {
     "framework": "fastapi",
     "database": "none",
@@ -153,7 +154,7 @@ FASTAPI_MODEL = {
 }
 FLASK_MODEL = {
     "framework": "flask",
-    "database": "postgresql",
+    "database": "none",
     "worker": "none",
     "lock_tool": "uv",
     "model": "onnx",
