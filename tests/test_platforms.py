@@ -5,6 +5,7 @@ on a dependency that only that platform's markers ask for and the lock has not g
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,16 @@ HOSTS = {
     "Linux x86_64": "x86_64-manylinux_2_28",
     "Linux aarch64": "aarch64-manylinux_2_28",
 }
+# ONNX Runtime has wheels for Apple Silicon from macOS 14 on, and none for Intel Macs: a
+# service that serves a model promises these hosts (README: Platforms). "@14.0" is the
+# oldest macOS a check takes wheels for.
+MODEL_HOSTS = {
+    "macOS 14+ arm64": "aarch64-apple-darwin@14.0",
+    "Linux x86_64": HOSTS["Linux x86_64"],
+    "Linux aarch64": HOSTS["Linux aarch64"],
+}
+# What only a model service asks for and not every host above has.
+MODEL_ONLY = "onnxruntime"
 # The images, on Debian (glibc 2.36 or newer): Dockerfile.dev installs dev.txt, Dockerfile prod.txt.
 IMAGES = {
     "linux/amd64": "x86_64-manylinux_2_36",
@@ -34,6 +45,7 @@ IMAGE_LOCKS = (("dev.txt",), ("prod.txt",))
 
 def not_installable(locks: list[Path], platform: str, python_version: str, scratch: Path) -> str:
     """ "" when `locks` install together on `platform`, or else uv's reason (it names the package)."""
+    platform, _, macos = platform.partition("@")
     completed = subprocess.run(
         [
             tool_python("uv", python_version),
@@ -46,6 +58,7 @@ def not_installable(locks: list[Path], platform: str, python_version: str, scrat
         text=True,
         check=False,
         timeout=600,
+        env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": macos} if macos else None,
     )
     if completed.returncode == 0:
         return ""
@@ -67,10 +80,12 @@ def failures(checks: list[tuple[str, str, list[Path]]], python_version: str, scr
 def service_checks(requirements: Path) -> list[tuple[str, str, list[Path]]]:
     host = [requirements / lock for lock in HOST_LOCKS]
     # `make model` installs train.txt alone, into .venv-train, on the host.
-    train = [[requirements / "train.txt"]] if (requirements / "train.txt").is_file() else []
+    serves_a_model = (requirements / "train.txt").is_file()
+    train = [[requirements / "train.txt"]] if serves_a_model else []
+    hosts = MODEL_HOSTS if serves_a_model else HOSTS
     return [
-        *((label, platform, host) for label, platform in HOSTS.items()),
-        *((label, platform, locks) for label, platform in HOSTS.items() for locks in train),
+        *((label, platform, host) for label, platform in hosts.items()),
+        *((label, platform, locks) for label, platform in hosts.items() for locks in train),
         *(
             (f"{label} image", platform, [requirements / name for name in names])
             for label, platform in IMAGES.items()
@@ -91,11 +106,40 @@ def test_every_lock_of_a_service_installs_on_every_promised_platform(
 
 @pytest.mark.parametrize("python_version", QUESTIONS["python_version"]["choices"])
 def test_the_reference_locks_install_on_every_promised_platform(python_version: str, tmp_path: Path) -> None:
-    """A new service starts from its reference lock: every pin of it, on every platform."""
-    reference = [REFERENCE_DIR / f"python{python_version}.txt"]
-    checks = [(label, platform, reference) for label, platform in {**HOSTS, **IMAGES}.items()]
+    """A new service starts from its reference lock: every pin of it, on every platform
+    it promises; those only a model service asks for, on the model's platforms."""
+    reference = REFERENCE_DIR / f"python{python_version}.txt"
+    without_model = tmp_path / reference.name
+    without_model.write_text(without_package(reference.read_text(), MODEL_ONLY))
+    checks = [
+        *((label, platform, [without_model]) for label, platform in HOSTS.items()),
+        *((label, platform, [reference]) for label, platform in {**MODEL_HOSTS, **IMAGES}.items()),
+    ]
 
-    assert failures(checks, python_version, tmp_path) == []
+    assert failures(checks, python_version, tmp_path / "target") == []
+
+
+def without_package(lock: str, name: str) -> str:
+    """A lock file's text without `name`'s pin and its continuation lines."""
+    kept, skipping = [], False
+    for line in lock.splitlines(keepends=True):
+        if not line.startswith(" "):
+            skipping = line.startswith(f"{name}==")
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+@pytest.mark.parametrize("answers", [p for p in PARAMS if p.values[0].get("model") == "onnx"][:1])
+def test_a_model_service_on_an_intel_mac_is_refused_naming_the_runtime(
+    locked, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """What README's Platforms says: ONNX Runtime has no build for Intel Macs."""
+    requirements = locked(**answers) / "requirements"
+    intel = [("macOS x86_64", HOSTS["macOS x86_64"], [requirements / lock for lock in HOST_LOCKS])]
+
+    (reported,) = failures(intel, DEFAULT_PYTHON, tmp_path)
+    assert MODEL_ONLY in reported
 
 
 def test_this_repositorys_tools_install_on_every_host(tmp_path: Path) -> None:
