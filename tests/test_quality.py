@@ -48,7 +48,7 @@ EVERY_COMBINATION.append(DEPLOYED)
 # The longest names the questions accept, on the answer sets with the most lines that carry
 # a name (tests/test_render.py tries ruff with more names, without locking).
 LONGEST_NAMES = [
-    {**DEPLOYED, "tracing": True, **longest_names()},
+    {**DEPLOYED, "tracing": True, "model": "onnx", **longest_names()},
     {**FLASK_EVERY_SERVICE_311, **longest_names()},
 ]
 

@@ -185,7 +185,8 @@ def test_any_valid_name_renders_lint_clean(
 ) -> None:
     """The richest answer sets (most lines that carry a name): ruff passes, and its
     formatter changes nothing, whatever the name's length or how it sorts."""
-    answers = {**answers_for(*shape, "uv", tracing=True, deploy_targets=["kubernetes", "swarm"]), **names}
+    richest = {"tracing": True, "deploy_targets": ["kubernetes", "swarm"], "model": "onnx"}
+    answers = {**answers_for(*shape, "uv", **richest), **names}
     project = render(tmp_path / "svc", answers, skip_tasks=True)
 
     for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
