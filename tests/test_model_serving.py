@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from dockerized import docker, free_port, http, wait_for
 from support import (
     DEFAULT_PYTHON,
@@ -208,11 +210,19 @@ def test_a_model_that_is_not_its_locks_fails_the_image_build(model_service: Path
 
 
 @ON_THE_IMAGE
-def test_the_sbom_of_the_image_has_no_training_package(model_service: Path, model_image: str) -> None:
+def test_the_sbom_lists_the_model_by_its_locks_sha256_and_no_training_package(
+    model_service: Path, model_image: str
+) -> None:
     run(["make", "sbom", f"IMAGE={model_image}", f"VENV={sys.prefix}"], model_service)
 
-    components = {
-        c["name"].lower() for c in json.loads((model_service / "sbom.cdx.json").read_text())["components"]
-    }
+    text = (model_service / "sbom.cdx.json").read_text()
+    sbom = json.loads(text)
+    error = JsonStrictValidator(SchemaVersion.from_version(sbom["specVersion"])).validate_str(text)
+    assert error is None, str(error)[:2000]
+    components = {c["name"].lower() for c in sbom["components"] if c["type"] == "library"}
     assert "onnxruntime" in components
     assert not {"scikit-learn", "skl2onnx", "onnx", "scipy"} & components
+    lock = json.loads((model_service / "model" / "model.lock.json").read_text())
+    [model] = [c for c in sbom["components"] if c["type"] == "machine-learning-model"]
+    assert (model["name"], model["version"]) == (lock["name"], lock["version"])
+    assert model["hashes"] == [{"alg": "SHA-256", "content": lock["sha256"]}]

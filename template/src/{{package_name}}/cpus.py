@@ -63,3 +63,22 @@ def server_processes() -> int:
     """The server's processes: WEB_CONCURRENCY, or else one per CPU the container may use
     and at least two, so that one serves while the server restarts the other."""
     return int(os.environ.get("WEB_CONCURRENCY") or max(2, available_cpus()))
+
+
+def threads_per_process() -> int:
+    """The threads each server process may keep busy: the container's CPUs shared among
+    the processes."""
+    return max(1, available_cpus() // server_processes())
+
+
+# The native thread pools that numpy's BLAS (OpenBLAS, MKL) and OpenMP start when they
+# are loaded, one thread per host core unless told otherwise.
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_native_threads() -> None:
+    """Size the native thread pools to threads_per_process(), unless already set. It must
+    run before numpy is imported, so the server calls it before starting its processes,
+    which inherit the environment."""
+    for variable in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(variable, str(threads_per_process()))
