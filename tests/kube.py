@@ -116,13 +116,15 @@ def cpus(quantity: str) -> str:
 class PodRun:
     """A pod spec run with Docker as a kubelet would run it: its user, read-only root,
     capabilities, no-new-privileges, volumes (emptyDir as tmpfs, the Secret as read-only
-    files), the ConfigMap's environment, limits, command and arguments."""
+    files, a PersistentVolumeClaim as the folder `claims` gives for its name), the
+    ConfigMap's environment, limits, command and arguments."""
 
     pod: Object
     image: str
     config: dict[str, str]
     secret_files: Path
     network: str
+    claims: dict[str, Path] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
 
     def run_args(self, container: Object) -> list[str]:
@@ -145,6 +147,11 @@ class PodRun:
                 args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777,size={size}"]
             elif "secret" in volume:
                 args += ["--mount", f"type=bind,src={self.secret_files},dst={mount['mountPath']},readonly"]
+            elif "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]
+                source = self.claims[claim["claimName"]]
+                read_only = ",readonly" if mount.get("readOnly") or claim.get("readOnly") else ""
+                args += ["--mount", f"type=bind,src={source},dst={mount['mountPath']}{read_only}"]
             else:
                 raise AssertionError(f"no stand-in for volume {volume}")
         environment: dict[str, str] = {}

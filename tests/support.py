@@ -144,13 +144,15 @@ FLASK_NO_SERVICE_312 = {
     "python_version": "3.12",
 }
 # A service that serves a model, with each framework: the training lock (train.txt) too.
-# No other service, so its integration tests (Schemathesis on the whole API) run anywhere.
+# FastAPI's with the worker (which scores batches) and the deployment targets; Flask's with
+# no other service, so its integration tests (Schemathesis on the whole API) run anywhere.
 FASTAPI_MODEL = {
     "framework": "fastapi",
     "database": "none",
-    "worker": "none",
+    "worker": "celery",
     "lock_tool": "uv",
     "model": "onnx",
+    "deploy_targets": ["kubernetes", "swarm"],
 }
 FLASK_MODEL = {
     "framework": "flask",

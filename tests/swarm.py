@@ -255,7 +255,7 @@ def stack_on_a_swarm(
     """A generated service's deploy/swarm/stack.yaml on a single-node swarm, as its README
     deploys it: `passwords` as the external secrets it names (`<slug>_<name>`), the image
     by its `reference` (name@sha256:..., see `published`) with `replicas` app replicas (2
-    workers)."""
+    workers, one of each other service)."""
     slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
     secret_names = {f"{slug}_{name}": value for name, value in passwords.items()}
     with single_node_swarm():
@@ -266,7 +266,8 @@ def stack_on_a_swarm(
             name, _, digest = reference.partition("@")
             env = {**os.environ, "APP_IMAGE": name, "APP_DIGEST": digest, "APP_REPLICAS": str(replicas)}
             stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
-            services = {"app": replicas, "worker": 2, "db": 1, "redis": 1}
+            declared = yaml.safe_load(stack_file.read_text())["services"]
+            services = {name: {"app": replicas, "worker": 2}.get(name, 1) for name in declared}
             with deployed(stack_file, reference, env, services) as stack:
                 yield stack
         finally:

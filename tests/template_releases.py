@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import filecmp
+import io
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 from support import TEMPLATE_ROOT, copy_of_this_checkout, git
@@ -66,3 +69,27 @@ def differences(left: Path, right: Path, ignore: set[str]) -> list[str]:
 
     walk(filecmp.dircmp(left, right, ignore=[".git", "__pycache__"]), "")
     return found
+
+
+# The template as it was just before the `model` question came (the commit that added the
+# CPU-sized servers): the release every service made before models were offered came from.
+BEFORE_MODELS = "77fccea3273c311c6827d4d6750e70fc25105513"
+
+
+def releases_before_and_with_models(where: Path) -> Path:
+    """This template's repository as BEFORE_MODELS (v0.2.0), then as now (v0.3.0)."""
+    template = where / "template"
+    template.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(TEMPLATE_ROOT), "archive", BEFORE_MODELS], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+        files.extractall(template, filter="data")
+    git(template, "init", "-q", "-b", "main")
+    release(template, "v0.2.0")
+    for name in git(template, "ls-files", "-z").split("\0"):
+        if name:
+            (template / name).unlink()
+    copy_of_this_checkout(template)
+    release(template, "v0.3.0")
+    return template

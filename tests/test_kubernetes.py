@@ -21,12 +21,14 @@ from kube import PodRun, all_containers, backing_services, build, pod_templates,
 from support import (
     DATABASES,
     DEPLOYED,
+    FASTAPI_MODEL,
     FLASK_EVERY_SERVICE_311,
     FRAMEWORKS,
     WORKERS,
     answers_for,
     combination_id,
     render,
+    run,
 )
 from test_locks import group
 
@@ -215,13 +217,15 @@ def fetch(network: str, image: str, url: str, what: str = "read().decode()") -> 
 RUN_FOR_REAL = [
     pytest.param(DEPLOYED, id="fastapi", marks=pytest.mark.xdist_group(group(DEPLOYED))),
     pytest.param({**FLASK_EVERY_SERVICE_311, "deploy_targets": ["kubernetes"]}, id="flask"),
+    # With a model: the startup probe waits for it, and the worker's task scores with it.
+    pytest.param(FASTAPI_MODEL, id="fastapi-model", marks=pytest.mark.xdist_group(group(FASTAPI_MODEL))),
 ]
 
 
-@pytest.mark.parametrize("answers", RUN_FOR_REAL)
-def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answers: dict) -> None:
-    project = tmp_path / "service"
-    shutil.copytree(locked(**answers), project)
+def image_of(project: Path, answers: dict) -> str:
+    """The service's production image, built (with its model, made first, if it serves one)."""
+    if answers.get("model") == "onnx":
+        run(["make", "model"], project, timeout=900)
     image = f"pst-kube-{uuid.uuid4().hex[:8]}"
     docker(
         "build",
@@ -232,6 +236,14 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
         ".",
         cwd=project,
     )
+    return image
+
+
+@pytest.mark.parametrize("answers", RUN_FOR_REAL)
+def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answers: dict) -> None:
+    project = tmp_path / "service"
+    shutil.copytree(locked(**answers), project)
+    image = image_of(project, answers)
     network = f"pst-kube-{uuid.uuid4().hex[:8]}"
     docker("network", "create", network)
     secret_files = tmp_path / "secret"
@@ -295,6 +307,10 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
                 }
                 assert fetch(network, image, scrapes["orders-service-worker"], "status") == "200"
                 assert 'route="/ready"' in fetch(network, image, scrapes["orders-service"])
+                if answers.get("model") == "onnx":
+                    # The worker pod (read-only root, its model cache on a volume) scores.
+                    scored = docker("exec", app_container, "python", "-c", SCORE).stdout
+                    assert len(json.loads(scored)["label"]) == 2
             except AssertionError:
                 for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
                     logs = docker("logs", "--timestamps", name, check=False)
@@ -303,5 +319,137 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
     finally:
         for run in runs:
             run.remove()
+        docker("network", "rm", network, check=False)
+        docker("image", "rm", "--force", image, check=False)
+
+
+# Run in the app's container: a batch scored by the worker's task, through Redis.
+SCORE = """
+import json
+from orders_service.scoring import score
+print(json.dumps(score.delay([[0.5] * 8, [-1.0] * 8]).get(timeout=60)))
+"""
+# Run on the pods' network: the status and body of GET `url`, 503s included.
+STATUS_AND_BODY = """
+import sys, urllib.error, urllib.request
+try:
+    answer = urllib.request.urlopen(sys.argv[1], timeout=3)
+except urllib.error.HTTPError as error:
+    answer = error
+print(answer.status, answer.read().decode())
+"""
+
+
+def model_overlays(project: Path) -> list[Path]:
+    """The production overlay, and one that adds the model-volume component to it."""
+    kube = project / "deploy" / "kubernetes"
+    with_volume = kube / "overlays" / "production-model-volume"
+    with_volume.mkdir()
+    (with_volume / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "resources:\n  - ../production\n"
+        "components:\n  - ../../components/model-volume\n"
+    )
+    return [kube / "overlays" / "production", with_volume]
+
+
+def test_a_model_service_starts_once_its_model_is_served_and_may_take_it_from_a_volume(
+    tmp_path: Path,
+) -> None:
+    answers = answers_for("fastapi", "none", "celery", "uv", model="onnx", deploy_targets=["kubernetes"])
+    project = render(tmp_path / "service", answers, skip_tasks=True)
+    baked, with_volume = model_overlays(project)
+    for overlay in (baked, with_volume):
+        objects = build(overlay)
+        for thing in objects:
+            for version in KUBERNETES_VERSIONS:
+                kubernetes_validate.validate(thing, version, strict=True)
+        (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
+        pods = pod_templates(objects)
+        assert sorted(pods) == ["orders-service", "orders-service-worker"]
+        for name, pod in pods.items():
+            assert restricted_violations(pod) == [], name
+            volumes = {volume["name"]: volume for volume in pod["volumes"]}
+            mounts = {mount["mountPath"]: mount for mount in pod["containers"][0]["volumeMounts"]}
+            # A fetched model is kept on the node's disk: the root is read-only, /tmp in memory.
+            cache = volumes[mounts[config["MODEL_CACHE_DIR"]]["name"]]
+            assert "medium" not in cache["emptyDir"]
+            environment = {v["name"]: v["value"] for v in pod["containers"][0].get("env", [])}
+            if overlay == with_volume:
+                claim = volumes[mounts["/models"]["name"]]["persistentVolumeClaim"]
+                assert claim == {"claimName": "orders-service-model", "readOnly": True}
+                assert mounts["/models"]["readOnly"] is True
+                assert environment == {"MODEL_DIR": "/models"}
+            else:
+                assert "/models" not in mounts
+                assert environment == {}
+        app = pods["orders-service"]["containers"][0]
+        assert app["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert app["readinessProbe"]["httpGet"]["path"] == "/ready"
+
+
+@pytest.mark.xdist_group(group(FASTAPI_MODEL))
+def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, tmp_path: Path) -> None:
+    """The model-volume component's pod, run for real: with a changed file on the claim it
+    never starts (its startup probe fails, /ready names the cause); with the locked file it
+    does."""
+    project = tmp_path / "service"
+    shutil.copytree(locked(**FASTAPI_MODEL), project)
+    image = image_of(project, FASTAPI_MODEL)
+    objects = build(model_overlays(project)[1])
+    (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
+    pod = pod_templates(objects)["orders-service"]
+    probe = pod["containers"][0]["startupProbe"]["httpGet"]["path"]
+    model = (project / "model" / "model.onnx").read_bytes()
+    network = f"pst-kube-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", network)
+    secret_files = tmp_path / "secret"
+    secret_files.mkdir(mode=0o755)
+    runs: list[PodRun] = []
+
+    def answer(container: str, path: str) -> tuple[int, dict]:
+        url = f"http://{container}:8000{path}"
+        said = docker(
+            *("run", "--rm", "--network", network, "--entrypoint", "python", image),
+            *("-c", STATUS_AND_BODY, url),
+            check=False,
+        ).stdout.strip()
+        status, _, body = said.partition(" ")
+        return int(status), json.loads(body)
+
+    def pod_with_on_its_claim(content: bytes) -> str:
+        """A pod of the component's spec whose claim holds `content` as the model: its
+        container, once the model is no longer loading."""
+        claim = tmp_path / f"claim-{len(runs)}"
+        claim.mkdir(mode=0o755)
+        (claim / "model.onnx").write_bytes(content)
+        (claim / "model.onnx").chmod(0o644)
+        pod_run = PodRun(pod, image, config, secret_files, network, claims={"orders-service-model": claim})
+        runs.append(pod_run)
+        container = pod_run.start()["app"]
+        wait_for(lambda: answer(container, "/ready")[1]["checks"]["model"] != "unavailable: loading", 60)
+        return container
+
+    try:
+        with backing_services(network, secrets.token_hex(12)) as keys:
+            for key, value in keys.items():
+                (secret_files / key).write_text(value + "\n")
+                (secret_files / key).chmod(0o444)
+
+            changed = pod_with_on_its_claim(model[:-1] + bytes([model[-1] ^ 1]))
+            status, body = answer(changed, "/ready")
+            assert (status, body["checks"]["model"]) == (503, "unavailable: checksum mismatch")
+            assert answer(changed, probe)[0] == 503
+
+            locked_file = pod_with_on_its_claim(model)
+            assert answer(locked_file, "/ready") == (
+                200,
+                {"status": "ready", "checks": {"model": "ok", "redis": "ok"}},
+            )
+            assert answer(locked_file, probe) == (200, {"ready": True})
+    finally:
+        for pod_run in runs:
+            pod_run.remove()
         docker("network", "rm", network, check=False)
         docker("image", "rm", "--force", image, check=False)

@@ -13,12 +13,13 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from dockerized import docker, secret_values_seen, wait_for
 from observed import metric
-from support import DEPLOYED
+from support import DEPLOYED, FASTAPI_MODEL, run
 from swarm import (
     DeployedStack,
     local_registry,
@@ -47,6 +48,58 @@ for _ in range(60):
     time.sleep(0.5)
 print(json.dumps([call("GET", "/ready"), state]))
 """
+
+
+# Run in an app task's container: a batch scored by the worker's task, through Redis.
+SCORE = """
+import json
+from orders_service.scoring import score
+print(json.dumps(score.delay([[0.5] * 8, [-1.0] * 8]).get(timeout=60)))
+"""
+
+
+def test_a_model_service_is_healthy_once_its_model_is_served_and_its_worker_scores(
+    locked, tmp_path: Path, registry: str
+) -> None:
+    """The stack of a service with a model (and its worker): each app task passes its
+    healthcheck only once its model is verified and loaded, the API and the worker's task
+    answer with it, and a fetched model would be cached on a volume the service may write."""
+    project = tmp_path / "service"
+    shutil.copytree(locked(**FASTAPI_MODEL), project)
+    run(["make", "model"], project, timeout=900)
+    image = f"pst-swarm-model-{uuid.uuid4().hex[:8]}"
+    docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
+    try:
+        reference = published(f"{image}:0.1.0", registry)
+        with stack_on_a_swarm(project, reference, {"redis_password": secrets.token_hex(16)}, 2) as stack:
+            wait_for(lambda: healthy_tasks(stack, "app") == 2, timeout=120)
+            ready, predicted = json.loads(stack.client(READY_AND_PREDICT))
+            assert ready == {"status": "ready", "checks": {"model": "ok", "redis": "ok"}}
+            assert len(predicted["label"]) == 2
+            app = stack.containers("app")[0]
+            assert len(json.loads(docker("exec", app, "python", "-c", SCORE).stdout)["label"]) == 2
+            cache = docker("exec", app, "sh", "-c", 'test -w "$MODEL_CACHE_DIR" && echo "$MODEL_CACHE_DIR"')
+            assert cache.stdout.strip() == "/var/cache/model"
+    finally:
+        docker("image", "rm", "--force", f"{image}:0.1.0", f"{registry}/{image}:0.1.0", check=False)
+
+
+READY_AND_PREDICT = """
+import json, urllib.request
+def call(method, path, body=None):
+    request = urllib.request.Request("http://app:8000" + path, method=method,
+        data=json.dumps(body).encode() if body else None, headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=10))
+print(json.dumps([call("GET", "/ready"), call("POST", "/predict", {"instances": [[0.5] * 8, [1.0] * 8]})]))
+"""
+
+
+def healthy_tasks(stack: DeployedStack, service: str) -> int:
+    containers = stack.containers(service)
+    if not containers:
+        return 0
+    states = docker("inspect", "--format", "{{.State.Health.Status}}", *containers).stdout.split()
+    return states.count("healthy")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,17 @@ from pathlib import Path
 import yaml
 from copier import run_update
 from lockfiles import read_pins, required_names
-from support import DEFAULT_PYTHON, LOCK_NAMES, answers_for, execute, git, new_repository, render
-from template_releases import differences, release
+from support import (
+    DEFAULT_PYTHON,
+    LOCK_NAMES,
+    MODEL_LOCK_NAMES,
+    answers_for,
+    execute,
+    git,
+    new_repository,
+    render,
+)
+from template_releases import differences, release, releases_before_and_with_models
 from test_platforms import failures, service_checks
 
 COPIER = str(Path(sys.executable).with_name("copier"))
@@ -168,3 +177,41 @@ def test_update_adds_the_deployment_targets_and_tracing_a_service_asks_for(
     assert (project / "src" / PACKAGE / "tracing.py").is_file()
     # The lock step ran after the merge: the new packages are locked, with hashes.
     assert "opentelemetry-sdk==" in (project / "requirements" / "base.txt").read_text()
+
+
+def test_update_from_the_release_before_models_adds_a_model_and_keeps_the_users_changes(
+    tmp_path: Path,
+) -> None:
+    """A service made before the `model` question existed asks for one on update: it gets
+    what a new service with a model gets, its locks take the runtime and the training lock
+    (installable everywhere a model is promised), and its own changes stay."""
+    releases = releases_before_and_with_models(tmp_path)
+    project = generate(tmp_path / "updated", releases, "v0.2.0")
+    assert not (project / "model").exists()
+    settings = project / "src" / PACKAGE / "settings.py"
+    edited = settings.read_text().replace('log_level: str = "INFO"', 'log_level: str = "WARNING"')
+    assert edited != settings.read_text()
+    settings.write_text(edited)
+    git(project, "commit", "-qam", "our log level")
+
+    asked = {"model": "onnx"}
+    run_update(
+        str(project), data=asked, defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref="v0.3.0"
+    )
+
+    fresh = render(
+        tmp_path / "fresh", {**ANSWERS, "model": "onnx"}, skip_tasks=False, src=releases, vcs_ref="v0.3.0"
+    )
+    locks = {f"{name}.txt" for name in MODEL_LOCK_NAMES}
+    assert differences(project, fresh, ignore={".copier-answers.yml", "settings.py", *locks}) == []
+    assert settings.read_text() == (fresh / "src" / PACKAGE / "settings.py").read_text().replace(
+        'log_level: str = "INFO"', 'log_level: str = "WARNING"'
+    )
+    for name in MODEL_LOCK_NAMES:
+        pins = read_pins(project / "requirements" / f"{name}.txt")
+        assert required_names(project / "requirements" / f"{name}.in") <= pins.keys(), name
+        assert all(pin.hashes for pin in pins.values()), name
+    assert "onnxruntime==" in (project / "requirements" / "prod.txt").read_text()
+    assert "scikit-learn==" in (project / "requirements" / "train.txt").read_text()
+    assert failures(service_checks(project / "requirements"), DEFAULT_PYTHON, tmp_path / "target") == []
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["model"] == "onnx"
