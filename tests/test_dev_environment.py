@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from dockerized import docker, isolation, new_name
 from other_user import User, someone
-from support import FLASK_EVERY_SERVICE_311, TEMPLATE_ROOT
+from support import FASTAPI_MODEL, FLASK_EVERY_SERVICE_311, TEMPLATE_ROOT
 from test_locks import group
 
 CLI_PACKAGE = TEMPLATE_ROOT / "tests" / "devcontainer-cli"
@@ -182,15 +182,32 @@ def test_the_dev_container_opens_runs_the_tests_inside_and_is_yours(
         assert owner(project / ".pytest_cache") == user.uid
 
 
-@pytest.mark.xdist_group(group(FLASK_EVERY_SERVICE_311))
+# The model's ready answer, from inside the dev container, once its server answers.
+MODEL_READY = """
+import time, urllib.request
+for _ in range(120):
+    try:
+        print(urllib.request.urlopen("http://127.0.0.1:8000/v2/health/ready", timeout=2).read().decode())
+        break
+    except OSError:
+        time.sleep(1)
+"""
+
+
+@pytest.mark.xdist_group(group(FASTAPI_MODEL))
 def test_the_dev_container_works_for_root_with_its_ids_passed_as_the_readme_says(
     locked, devcontainer_cli: Path
 ) -> None:
     """The CLI cannot give `app` UID 0 (root exists), so as root (CI) the README passes
-    UID/GID to compose, as make does."""
+    UID/GID to compose, as make does. A service with a model, never made: the container's
+    creation makes it (in a training venv of its own), and the server then serves it."""
     root = User("root", 0, 0, Path("/root"))
     ids = {"UID": "0", "GID": "0"}
-    with dev_container(root, locked(**FLASK_EVERY_SERVICE_311), devcontainer_cli, ids) as (project, env, _):
+    with dev_container(root, locked(**FASTAPI_MODEL), devcontainer_cli, ids) as (project, env, _):
+        assert (project / "model" / "model.lock.json").is_file()
+        assert not (project / ".venv-train").exists()  # the container's own, not in the project
+        ready = run_inside(root, project, env, "python", "-c", MODEL_READY)
+        assert ready.stdout.strip() == '{"ready":true}', ready.stdout + ready.stderr
         tests = run_inside(root, project, env, "make", "test")
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
         assert run_inside(root, project, env, "id", "-u").stdout.strip() == "0"
