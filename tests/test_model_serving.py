@@ -92,19 +92,29 @@ def model_service(locked, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+# The service's worker takes tasks from Redis, which the app waits for and checks: its
+# containers run beside one, on a network of this module's own.
+BROKER_NETWORK = f"pst-model-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture(scope="module")
 def model_image(model_service: Path) -> Iterator[str]:
     image = f"pst-model-{uuid.uuid4().hex[:10]}"
     docker("build", "--tag", image, ".", cwd=model_service)
+    docker("network", "create", BROKER_NETWORK)
+    broker = docker("run", "--detach", "--network", BROKER_NETWORK, "--network-alias", "redis", "redis:7")
     yield image
+    docker("rm", "--force", broker.stdout.strip(), check=False)
+    docker("network", "rm", BROKER_NETWORK, check=False)
     docker("image", "rm", "--force", image, check=False)
 
 
 def started(image: str, *arguments: str) -> tuple[str, str]:
-    """A container of `image` on a free loopback port, and its URL."""
+    """A container of `image` on a free loopback port, beside Redis, and its URL."""
     port = free_port()
     container = docker(
-        "run", "--detach", "--publish", f"127.0.0.1:{port}:8000", *arguments, image
+        *("run", "--detach", "--publish", f"127.0.0.1:{port}:8000", "--network", BROKER_NETWORK),
+        *("--env", "REDIS_URL=redis://redis:6379/0", *arguments, image),
     ).stdout.strip()
     return container, f"http://127.0.0.1:{port}"
 
@@ -166,7 +176,7 @@ def test_the_image_serves_the_verified_model_without_the_training_packages(
     assert sorted(listed) == ["gunicorn.conf.py", "model", "scripts", "src"]
     container, url = started(model_image)
     try:
-        assert ready_state(url) == (200, {"status": "ready", "checks": {"model": "ok"}})
+        assert ready_state(url) == (200, {"status": "ready", "checks": {"model": "ok", "redis": "ok"}})
         status, answer = http("POST", f"{url}/predict", {"instances": [[0.5] * 8, [-1.0] * 8]})
         assert status == 200
         assert len(answer["label"]) == 2
