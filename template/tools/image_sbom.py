@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             ],
             check=True,
         )
-    if models is not None:
-        sbom = json.loads(arguments.output.read_text())
-        sbom["components"] = [*sbom.get("components", []), *model_components(models)]
-        arguments.output.write_text(json.dumps(sbom, indent=2) + "\n")
+        if models is not None:
+            sbom = json.loads(arguments.output.read_text())
+            sbom["components"] = [*sbom.get("components", []), *model_components(models)]
+            arguments.output.write_text(json.dumps(sbom, indent=2) + "\n")
     print(f"sbom: wrote {arguments.output} ({arguments.image})", file=sys.stderr)
     return 0
 
