@@ -287,3 +287,26 @@ def copy_of_this_checkout(destination: Path) -> Path:
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(TEMPLATE_ROOT / name, destination / name)
     return destination
+
+
+def with_model(project: Path) -> Path:
+    """`make model` in `project`, done once per machine for each training lock and script:
+    the same packages make the same bytes (test_model_serving checks it), so later projects
+    get a copy of the model and its lock instead of a new .venv-train and a new training."""
+    inputs = [project / "requirements" / "train.txt", project / "model" / "train.py"]
+    key = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()[:16]
+    made = Path(f"/tmp/pst-model-{key}")
+    if not made.is_dir():
+        run(["make", "model"], project, timeout=900)
+        staging = made.with_name(f"{made.name}-{os.getpid()}")
+        staging.mkdir()
+        for name in ("model.onnx", "model.lock.json"):
+            shutil.copy2(project / "model" / name, staging / name)
+        try:
+            staging.rename(made)  # whole, or not at all: another worker may do the same
+        except OSError:
+            shutil.rmtree(staging)
+        return project
+    for name in ("model.onnx", "model.lock.json"):
+        shutil.copy2(made / name, project / "model" / name)
+    return project

@@ -28,7 +28,7 @@ from support import (
     answers_for,
     combination_id,
     render,
-    run,
+    with_model,
 )
 from test_locks import group
 
@@ -225,7 +225,7 @@ RUN_FOR_REAL = [
 def image_of(project: Path, answers: dict) -> str:
     """The service's production image, built (with its model, made first, if it serves one)."""
     if answers.get("model") == "onnx":
-        run(["make", "model"], project, timeout=900)
+        with_model(project)
     image = f"pst-kube-{uuid.uuid4().hex[:8]}"
     docker(
         "build",

@@ -31,6 +31,7 @@ from support import (
     new_repository,
     python_or_fail,
     run,
+    with_model,
 )
 from test_dev_environment import remove_stack
 from test_locks import group
@@ -87,9 +88,7 @@ def test_make_test_makes_the_model_the_same_way_twice_and_its_tests_pass(
 
 @pytest.fixture(scope="module")
 def model_service(locked, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = synced_copy(locked, tmp_path_factory.mktemp("model") / "service", FASTAPI_SERVING)
-    run(["make", "model"], project, timeout=900)
-    return project
+    return with_model(synced_copy(locked, tmp_path_factory.mktemp("model") / "service", FASTAPI_SERVING))
 
 
 # The service's worker takes tasks from Redis, which the app waits for and checks: its
@@ -349,6 +348,7 @@ def test_a_model_of_an_opset_the_runtime_lacks_fails_at_build_and_at_start(
     model_service: Path, tmp_path: Path
 ) -> None:
     model = tmp_path / "model.onnx"
+    run(["make", ".venv-train/.installed"], model_service, timeout=900)  # what model-lock runs in
     run([".venv-train/bin/python", "-c", FUTURE_MODEL, str(model)], model_service)
     run(["make", "model-lock", f"MODEL={model}"], model_service)
     environment = {**os.environ, "MODEL_LOCK": str(tmp_path / "model.lock.json"), "PYTHONPATH": "src"}

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from dockerized import docker, secret_values_seen, wait_for
 from observed import metric
-from support import DEPLOYED, FASTAPI_MODEL, run
+from support import DEPLOYED, FASTAPI_MODEL, with_model
 from swarm import (
     DeployedStack,
     local_registry,
@@ -66,7 +66,7 @@ def test_a_model_service_is_healthy_once_its_model_is_served_and_its_worker_scor
     answer with it, and a fetched model would be cached on a volume the service may write."""
     project = tmp_path / "service"
     shutil.copytree(locked(**FASTAPI_MODEL), project)
-    run(["make", "model"], project, timeout=900)
+    with_model(project)
     image = f"pst-swarm-model-{uuid.uuid4().hex[:8]}"
     docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
     try:
