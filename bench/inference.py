@@ -287,7 +287,7 @@ def server(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Ite
             process.wait()
 
 
-def wrk(url: str, payload: str, seconds: float, scratch: Path) -> dict[str, float]:
+def wrk(url: str, payload: str, seconds: int, scratch: Path) -> dict[str, float]:
     script = scratch / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
@@ -528,7 +528,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--skip-images", action="store_true")
     arguments = parser.parse_args()
     if (os.cpu_count() or 1) < 2:

@@ -10,7 +10,7 @@ import re
 import secrets
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import kubernetes_validate
@@ -25,6 +25,7 @@ from support import (
     FLASK_EVERY_SERVICE_311,
     FRAMEWORKS,
     WORKERS,
+    answer_id,
     answers_for,
     combination_id,
     render,
@@ -222,25 +223,30 @@ RUN_FOR_REAL = [
 ]
 
 
-def image_of(project: Path, answers: dict) -> str:
-    """The service's production image, built (with its model, made first, if it serves one)."""
-    if answers.get("model") == "onnx":
-        with_model(project)
-    image = f"pst-kube-{uuid.uuid4().hex[:8]}"
-    docker(
-        "build",
-        "--build-arg",
-        f"PYTHON_VERSION={answers.get('python_version', '3.13')}",
-        "--tag",
-        image,
-        ".",
-        cwd=project,
-    )
-    return image
+@pytest.fixture(scope="module")
+def image_of() -> Iterator[Callable[[Path, dict], str]]:
+    """The production image of a service of these answers (with its model, if it serves
+    one), built once for the module's tests, from the first copy they give."""
+    built: dict[str, str] = {}
+
+    def get(project: Path, answers: dict) -> str:
+        key = answer_id(answers)
+        if key not in built:
+            if answers.get("model") == "onnx":
+                with_model(project)
+            image = f"pst-kube-{uuid.uuid4().hex[:8]}"
+            python = answers.get("python_version", "3.13")
+            docker("build", "--build-arg", f"PYTHON_VERSION={python}", "--tag", image, ".", cwd=project)
+            built[key] = image
+        return built[key]
+
+    yield get
+    if built:
+        docker("image", "rm", "--force", *built.values(), check=False)
 
 
 @pytest.mark.parametrize("answers", RUN_FOR_REAL)
-def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answers: dict) -> None:
+def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: Path, answers: dict) -> None:
     project = tmp_path / "service"
     shutil.copytree(locked(**answers), project)
     image = image_of(project, answers)
@@ -320,7 +326,6 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, tmp_path: Path, answe
         for run in runs:
             run.remove()
         docker("network", "rm", network, check=False)
-        docker("image", "rm", "--force", image, check=False)
 
 
 # Run in the app's container: a batch scored by the worker's task, through Redis.
@@ -390,13 +395,13 @@ def test_a_model_service_starts_once_its_model_is_served_and_may_take_it_from_a_
 
 
 @pytest.mark.xdist_group(group(FASTAPI_MODEL))
-def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, tmp_path: Path) -> None:
+def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, image_of, tmp_path: Path) -> None:
     """The model-volume component's pod, run for real: with a changed file on the claim it
     never starts (its startup probe fails, /ready names the cause); with the locked file it
     does."""
     project = tmp_path / "service"
     shutil.copytree(locked(**FASTAPI_MODEL), project)
-    image = image_of(project, FASTAPI_MODEL)
+    image = image_of(with_model(project), FASTAPI_MODEL)
     objects = build(model_overlays(project)[1])
     (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
     pod = pod_templates(objects)["orders-service"]
@@ -452,4 +457,3 @@ def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, tmp_pa
         for pod_run in runs:
             pod_run.remove()
         docker("network", "rm", network, check=False)
-        docker("image", "rm", "--force", image, check=False)
