@@ -32,6 +32,7 @@ image sizes, Docker. Writes bench/results/inference.json and prints the table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -246,11 +247,11 @@ def body(features: int, rows: int) -> str:
     return json.dumps({"instances": values})
 
 
-def answering(url: str, payload: str, timeout: float = 120) -> None:
-    """Wait until a POST of `payload` to `url` answers 200."""
+def answering(url: str, payload: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Wait until a POST of `payload` to `url` answers 200 (the server's log otherwise)."""
     deadline = time.monotonic() + timeout
     last: object = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         request = urllib.request.Request(
             url, data=payload.encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
@@ -261,11 +262,11 @@ def answering(url: str, payload: str, timeout: float = 120) -> None:
         except (OSError, urllib.error.URLError) as error:
             last = error
         time.sleep(0.3)
-    sys.exit(f"{url} did not answer in {timeout} s: {last}")
+    sys.exit(f"{url} did not answer in {timeout} s: {last}\n{log.read_text()[-3000:]}")
 
 
 @contextmanager
-def server(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[None]:
+def server(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """`command` on CPU 0, in a process group of its own (the frameworks start children)."""
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -277,14 +278,16 @@ def server(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Ite
             start_new_session=True,
         )
     try:
-        yield
+        yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        # What is left of its group (a framework's workers) must not share the next one's CPU.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
 
 
 def wrk(url: str, payload: str, seconds: int, scratch: Path) -> dict[str, float]:
@@ -323,8 +326,12 @@ def our_service(scratch: Path, framework: str) -> Path:
     project = scratch / f"ours-{framework}"
     generate(project, f"framework={framework}", "model=onnx", "lock_tool=uv", "database=none")
     sh("git", "init", "-q", cwd=project)
-    sh("make", "sync", cwd=project)
-    sh("make", f"{Path('.venv-train/.installed')}", cwd=project)
+    sh("make", "sync", cwd=project)  # .venv: the interpreter, and what PARSE_COST imports
+    sh("make", ".venv-train/.installed", cwd=project)  # what locks a model
+    # What the production image installs (prod.txt, gunicorn or granian included).
+    sh(".venv/bin/python", "-m", "venv", ".venv-prod", cwd=project)
+    prod = ("--require-hashes", "--no-deps", "-r", "requirements/prod.txt")
+    sh(".venv-prod/bin/python", "-m", "pip", "install", "--quiet", *prod, cwd=project)
     return project
 
 
@@ -335,8 +342,8 @@ def lock_model(project: Path, model: Path) -> None:
 
 def our_command(project: Path, framework: str) -> list[str]:
     if framework == "fastapi":
-        return [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{PACKAGE}.app:create_app()"]
-    return [".venv/bin/python", "-m", f"{PACKAGE}.serve"]
+        return [".venv-prod/bin/gunicorn", "--config", "gunicorn.conf.py", f"{PACKAGE}.app:create_app()"]
+    return [".venv-prod/bin/python", "-m", f"{PACKAGE}.serve"]
 
 
 def our_environment(port: int, metrics: Path) -> dict[str, str]:
@@ -345,6 +352,7 @@ def our_environment(port: int, metrics: Path) -> dict[str, str]:
     metrics.mkdir()
     return {
         "BIND": f"127.0.0.1:{port}",
+        "PYTHONPATH": "src",  # as the image's PYTHONPATH=/app/src
         "LOG_FORMAT": "json",
         "ACCESS_LOG": "true",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
@@ -360,6 +368,7 @@ def measure(arguments: argparse.Namespace, scratch: Path) -> dict:
     bodies = {(model, rows): body(MODELS[model][0], rows) for _, model, rows in WORKLOADS}
     ours = {framework: our_service(scratch, framework) for framework in ("fastapi", "flask")}
     (scratch / "peers-code").mkdir()
+    (scratch / "logs").mkdir()
     for name, code in {"hand_written.py": HAND_WRITTEN, "bento_service.py": BENTO, "lit.py": LIT}.items():
         (scratch / "peers-code" / name).write_text(textwrap.dedent(code))
     code = scratch / "peers-code"
@@ -421,8 +430,9 @@ def measure(arguments: argparse.Namespace, scratch: Path) -> dict:
                 else:
                     argv = [*command, "--port", str(port)]
                 url = f"http://127.0.0.1:{port}{path}"
-                with server(argv, cwd, full_env, scratch / "server.log"):
-                    answering(url, bodies[(model, rows)])
+                log = scratch / "logs" / f"{len(list((scratch / 'logs').glob('*')))}.log"
+                with server(argv, cwd, full_env, log) as process:
+                    answering(url, bodies[(model, rows)], process, log)
                     wrk(url, bodies[(model, rows)], 2, scratch)  # warm-up
                     runs.append(wrk(url, bodies[(model, rows)], arguments.seconds, scratch))
             results["workloads"][label][name] = {
