@@ -208,10 +208,11 @@ class Plain(ls.LitAPI):
 
 class Batched(Plain):
     def batch(self, inputs):
+        self.rows = [len(rows) for rows in inputs]
         return np.concatenate(inputs)
 
     def unbatch(self, output):
-        return [row[None, :] for row in output]
+        return np.split(output, np.cumsum(self.rows)[:-1])
 
 if __name__ == "__main__":
     batched = os.environ.get("BATCHED") == "1"
@@ -446,13 +447,14 @@ def measure(arguments: argparse.Namespace, scratch: Path) -> dict:
     # What a one-row request costs before the runtime: JSON parsing and checking, in the
     # service's own process (FastAPI's: pydantic's JSON reader, as the endpoint uses it).
     results["parse_seconds"] = {}
+    with_source = {**os.environ, "PYTHONPATH": "src"}
     for label, model, rows in WORKLOADS:
         lock_model(ours["fastapi"], models / f"{model}.onnx")
         payload = scratch / "body.json"
         payload.write_text(bodies[(model, rows)])
         script = PARSE_COST % {"package": PACKAGE}
         results["parse_seconds"][label] = float(
-            sh(".venv/bin/python", "-c", script, str(payload), cwd=ours["fastapi"])
+            sh(".venv/bin/python", "-c", script, str(payload), cwd=ours["fastapi"], env=with_source)
         )
     if not arguments.skip_images:
         results["images"] = image_sizes(scratch, ours["fastapi"])
