@@ -52,11 +52,25 @@ def synced_copy(locked, destination: Path, answers: dict[str, str]) -> Path:
     return project
 
 
+@pytest.fixture(scope="module")
+def fastapi_service(locked, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The FastAPI service, synced and with no model yet: the first test below makes it,
+    and the tests of the image and the stacks share it."""
+    return synced_copy(locked, tmp_path_factory.mktemp("model") / "service", FASTAPI_SERVING)
+
+
 @pytest.mark.parametrize("answers", [param(answers) for answers in SERVING])
 def test_make_test_makes_the_model_the_same_way_twice_and_its_tests_pass(
-    locked, tmp_path: Path, tool_environment: dict[str, str], answers: dict[str, str]
+    request: pytest.FixtureRequest,
+    locked,
+    tmp_path: Path,
+    tool_environment: dict[str, str],
+    answers: dict[str, str],
 ) -> None:
-    project = synced_copy(locked, tmp_path / "service", answers)
+    if answers is FASTAPI_SERVING:
+        project = request.getfixturevalue("fastapi_service")
+    else:
+        project = synced_copy(locked, tmp_path / "service", answers)
     assert not (project / "model" / "model.onnx").exists()
 
     output = run(["make", "test"], project, timeout=900)
@@ -87,8 +101,9 @@ def test_make_test_makes_the_model_the_same_way_twice_and_its_tests_pass(
 
 
 @pytest.fixture(scope="module")
-def model_service(locked, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return with_model(synced_copy(locked, tmp_path_factory.mktemp("model") / "service", FASTAPI_SERVING))
+def model_service(fastapi_service: Path) -> Path:
+    """The FastAPI service with its model (made by the first test, or copied)."""
+    return with_model(fastapi_service)
 
 
 # The service's worker takes tasks from Redis, which the app waits for and checks: its
