@@ -290,10 +290,17 @@ def copy_of_this_checkout(destination: Path) -> Path:
 
 
 def with_model(project: Path) -> Path:
-    """`make model` in `project`, done once per machine for each training lock and script:
-    the same packages make the same bytes (test_model_serving checks it), so later projects
-    get a copy of the model and its lock instead of a new .venv-train and a new training."""
-    inputs = [project / "requirements" / "train.txt", project / "model" / "train.py"]
+    """`make model` in `project`, done once per machine for each training lock, script and
+    lock writer: the same packages make the same bytes (test_model_serving checks it), so
+    later projects get a copy of the model and its lock instead of a new .venv-train and a
+    new training."""
+    # What makes the model, and what writes its lock.
+    inputs = [
+        project / "requirements" / "train.txt",
+        project / "model" / "train.py",
+        project / "tools" / "model_lock.py",
+        *sorted((project / "src").glob("*/model_lock.py")),
+    ]
     key = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()[:16]
     made = Path(f"/tmp/pst-model-{key}")
     if not made.is_dir():
