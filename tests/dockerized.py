@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -54,10 +55,24 @@ def secret_values_seen(values: list[str], *commands: list[str]) -> list[str]:
     return seen
 
 
+# Published ports are drawn from below the kernel's ephemeral range (32768-60999 here, in
+# /proc/sys/net/ipv4/ip_local_port_range): a port the kernel hands to bind(0) is handed to
+# outgoing connections too, and one was taken that way between the pick and Docker's bind
+# ("port is already allocated", a CI run of 2026-12-07).
+PUBLISHED_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nothing listens on now, at random among PUBLISHED_PORTS: two tests
+    that pick at the same moment rarely pick the same."""
+    while True:
+        port = random.choice(PUBLISHED_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def http(
