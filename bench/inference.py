@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from common import generate, report, sh, spread, summary
+from containers import free_port
 
 PEERS = ("bentoml==1.4.40", "litserve==0.2.19", "onnxruntime==1.32.0", "onnx==1.20.0")
 # The peers' web stack, and what makes the models.
@@ -235,12 +235,6 @@ def parse():
 runs = 2000
 print(json.dumps(min(timeit.repeat(parse, number=runs, repeat=5)) / runs))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def body(features: int, rows: int) -> str:
