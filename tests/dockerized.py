@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -75,6 +77,21 @@ def free_port() -> int:
             return port
 
 
+# The CA certificate of each running stack's proxy (its local CA signs https://localhost),
+# by the host:port it answers on: every urllib request of the tests trusts it there.
+EDGE_CAS: dict[str, Path] = {}
+
+
+class _EdgeHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request):  # type: ignore[override]
+        ca = EDGE_CAS.get(req.host)
+        context = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
+        return self.do_open(http.client.HTTPSConnection, req, context=context)
+
+
+urllib.request.install_opener(urllib.request.build_opener(_EdgeHTTPS()))
+
+
 def http(
     method: str, url: str, body: object = None, timeout: float = 5, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
@@ -110,7 +127,8 @@ def new_name() -> str:
 def isolation(name: str) -> dict[str, str]:
     """The variables that give a generated service's compose project, images and published
     ports names and numbers of its own."""
-    ports = {port: str(free_port()) for port in ("APP_PORT", "DEBUG_PORT", "DB_PORT", "REDIS_PORT")}
+    names = ("APP_PORT", "DEBUG_PORT", "DB_PORT", "REDIS_PORT", "HTTP_PORT", "HTTPS_PORT")
+    ports = {port: str(free_port()) for port in names}
     return {"COMPOSE_PROJECT_NAME": name, "APP_IMAGE": name, **ports}
 
 
@@ -127,6 +145,8 @@ class Stack:
     def __post_init__(self) -> None:
         isolated = isolation(self.name)
         self.app_port = int(isolated["APP_PORT"])
+        self.http_port = int(isolated["HTTP_PORT"])
+        self.https_port = int(isolated["HTTPS_PORT"])
         self.env = {
             **os.environ,
             **isolated,
@@ -138,7 +158,19 @@ class Stack:
 
     @property
     def url(self) -> str:
+        """The app's published port (the development stack's)."""
         return f"http://127.0.0.1:{self.app_port}"
+
+    @property
+    def edge(self) -> str:
+        """The production stack's proxy, as a client reaches it (its certificate is for
+        localhost when DOMAIN is not set)."""
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def edge_ca(self) -> Path:
+        """The proxy's local CA certificate, where `make prod-ca` writes it."""
+        return self.project / "proxy-ca.crt"
 
     def compose(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
         return docker(
@@ -163,12 +195,33 @@ def running(stack: Stack) -> Iterator[Stack]:
         if "compose.prod.yaml" in stack.files:
             write_prod_secrets(stack)
         stack.compose("up", "--build", "--detach", "--wait")
+        if "compose.prod.yaml" in stack.files:
+            trust_the_proxy(stack)
         yield stack
     except AssertionError:
         print(stack.compose("logs", "--no-color", check=False).stdout[-5000:])
         raise
     finally:
         stack.down()
+
+
+def app_port_published(project: Path) -> tuple[str, ...]:
+    """Compose arguments that publish the production app's port on loopback (APP_PORT),
+    which the stack itself never does: for the tests that ask the app what only the stack's
+    network can (/metrics, header lines the proxy would refuse)."""
+    override = project / "app-port.test.yaml"
+    override.write_text(json.dumps({"services": {"app": {"ports": ["127.0.0.1:${APP_PORT}:8000"]}}}))
+    return ("-f", override.name)
+
+
+def trust_the_proxy(stack: Stack) -> None:
+    """`make prod-ca`: the proxy's CA certificate into the project, trusted by http() and
+    every urllib request for the stack's HTTPS port from now on."""
+    made = subprocess.run(
+        ["make", "prod-ca"], cwd=stack.project, env=stack.env, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    EDGE_CAS[f"localhost:{stack.https_port}"] = stack.edge_ca
 
 
 def write_prod_secrets(stack: Stack) -> None:

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dockerized import PROD_FILES, Stack, docker, free_port, http, running, secret_values_seen, wait_for
+from dockerized import (
+    PROD_FILES,
+    Stack,
+    app_port_published,
+    docker,
+    free_port,
+    http,
+    running,
+    secret_values_seen,
+    wait_for,
+)
 from observed import (
     CLIENT,
     CONSUMER,
@@ -152,15 +162,17 @@ def test_prod_stack_serves_migrates_queues_and_stops_gracefully(
     project = project_copy(locked, tmp_path, answers)
     with_database = answers.get("database", "postgresql") == "postgresql"
     with_worker = answers.get("worker") == "celery"
-    files = PROD_FILES
+    files = (*PROD_FILES, *app_port_published(project))
     if answers.get("tracing"):
         received = tmp_path / "spans"
         services = ["app", "worker"] if with_worker else ["app"]
-        files = (*PROD_FILES, "-f", str(sink_compose_file(project, received, services)))
+        files = (*files, "-f", str(sink_compose_file(project, received, services)))
     secrets = secrets_for(answers)
     # The access log is off by default; on here, to read each request's line.
     stack = Stack(project, target_python(answers), files=files, env={**secrets, "ACCESS_LOG": "true"})
     with running(stack):
+        # Clients reach it through the proxy; the rest asks the app itself.
+        assert http("GET", f"{stack.edge}/health")[0] == 200
         assert http("GET", f"{stack.url}/health")[0] == 200
         status, body = http("GET", f"{stack.url}/ready")
         assert status == 200, body
@@ -456,6 +468,7 @@ def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
     machine.update(
         {"APP_IMAGE": image, "APP_PORT": str(free_port()), "DEBUG_PORT": str(free_port())}
         | {"DB_PORT": str(free_port()), "REDIS_PORT": str(free_port())}
+        | {"HTTP_PORT": str(free_port()), "HTTPS_PORT": str(free_port())}
     )
     password = f"prod-{uuid.uuid4().hex}"
     production = {**machine, **secrets_for(answers), "POSTGRES_PASSWORD": password}
@@ -488,8 +501,22 @@ def test_dev_then_prod_stack_in_one_checkout_as_the_readme_orders_them(
         prod = make("prod-up", production, timeout=300)
         assert prod.returncode == 0, prod.stdout[-3000:] + prod.stderr[-3000:]
         assert time.monotonic() - started < 120
-        status, body = http("GET", f"http://127.0.0.1:{machine['APP_PORT']}/ready")
-        assert status == 200, body
+        # No DOMAIN: https://localhost with the proxy's local CA, which make prod-ca writes
+        # for curl --cacert (the README's commands).
+        assert "no DOMAIN set, so the proxy serves https://localhost" in prod.stdout
+        assert make("prod-ca", machine).returncode == 0
+        ready = subprocess.run(
+            [
+                *("curl", "--silent", "--show-error", "--cacert", "proxy-ca.crt"),
+                *("--write-out", " %{http_code}", f"https://localhost:{machine['HTTPS_PORT']}/ready"),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert ready.stdout.endswith(" 200"), ready.stdout + ready.stderr
         volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
         assert {"orders-service-dev_db-data", "orders-service-prod_db-data"} <= set(volumes)
 
