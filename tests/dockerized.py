@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
@@ -16,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.client import HTTPSConnection
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class _EdgeHTTPS(urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request):  # type: ignore[override]
         ca = EDGE_CAS.get(req.host)
         context = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
-        return self.do_open(http.client.HTTPSConnection, req, context=context)
+        return self.do_open(HTTPSConnection, req, context=context)
 
 
 urllib.request.install_opener(urllib.request.build_opener(_EdgeHTTPS()))

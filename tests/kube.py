@@ -27,12 +27,14 @@ def build(kustomization: Path) -> list[Object]:
 
 
 def pod_templates(objects: list[Object]) -> dict[str, Object]:
-    """Each workload's pod spec, by the workload's name."""
-    return {
-        thing["metadata"]["name"]: thing["spec"]["template"]["spec"]
-        for thing in objects
-        if thing["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
-    }
+    """Each workload's pod spec, by the workload's name (a CronJob's: its Jobs')."""
+    pods = {}
+    for thing in objects:
+        if thing["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            pods[thing["metadata"]["name"]] = thing["spec"]["template"]["spec"]
+        elif thing["kind"] == "CronJob":
+            pods[thing["metadata"]["name"]] = thing["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return pods
 
 
 def all_containers(pod: Object) -> list[Object]:
@@ -126,6 +128,33 @@ class PodRun:
     network: str
     claims: dict[str, Path] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    # An emptyDir two of the pod's containers mount (an init container's output) is a
+    # Docker volume they share, writable by any user as an emptyDir is.
+    shared: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        mounted: dict[str, int] = {}
+        for container in all_containers(self.pod):
+            for mount in container.get("volumeMounts", []):
+                mounted[mount["name"]] = mounted.get(mount["name"], 0) + 1
+        for volume in self.pod.get("volumes", []):
+            if "emptyDir" in volume and mounted.get(volume["name"], 0) > 1:
+                name = f"pod-{volume['name']}-{uuid.uuid4().hex[:6]}"
+                docker("volume", "create", name)
+                docker(
+                    "run",
+                    "--rm",
+                    "--user",
+                    "0",
+                    "--volume",
+                    f"{name}:/v",
+                    "--entrypoint",
+                    "chmod",
+                    self.image,
+                    "1777",
+                    "/v",
+                )
+                self.shared[volume["name"]] = name
 
     def run_args(self, container: Object) -> list[str]:
         pod_context = self.pod.get("securityContext", {})
@@ -142,7 +171,13 @@ class PodRun:
         volumes = {volume["name"]: volume for volume in self.pod.get("volumes", [])}
         for mount in container.get("volumeMounts", []):
             volume = volumes[mount["name"]]
-            if "emptyDir" in volume:
+            if volume["name"] in self.shared:
+                read_only = ",readonly" if mount.get("readOnly") else ""
+                args += [
+                    "--mount",
+                    f"type=volume,src={self.shared[volume['name']]},dst={mount['mountPath']}{read_only}",
+                ]
+            elif "emptyDir" in volume:
                 size = memory(volume["emptyDir"].get("sizeLimit", "64Mi"))
                 args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777,size={size}"]
             elif "secret" in volume:
@@ -169,7 +204,9 @@ class PodRun:
         command = container.get("command", [])
         if command:
             args += ["--entrypoint", command[0]]
-        return [*args, self.image, *command[1:], *container.get("args", [])]
+        # The service's image (the overlay names it in a registry), or another as named.
+        image = self.image if "@sha256:" in container["image"] else container["image"]
+        return [*args, image, *command[1:], *container.get("args", [])]
 
     def start(self) -> dict[str, str]:
         """Run the init containers to completion, then start the containers: their names."""
@@ -189,6 +226,8 @@ class PodRun:
     def remove(self) -> None:
         if self.started:
             docker("rm", "--force", *self.started, check=False)
+        if self.shared:
+            docker("volume", "rm", "--force", *self.shared.values(), check=False)
 
 
 @contextmanager

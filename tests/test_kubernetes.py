@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import crds
 import kubernetes_validate
 import pytest
 import yaml
@@ -67,8 +68,82 @@ def test_every_overlay_builds_and_each_object_validates_strictly(with_kubernetes
     project = with_kubernetes(*shape)
     for overlay in [project / "deploy" / "kubernetes" / "base", *overlays(project)]:
         for thing in build(overlay):
-            for version in KUBERNETES_VERSIONS:
-                kubernetes_validate.validate(thing, version, strict=True)
+            validate(thing)
+
+
+def validate(thing: dict) -> None:
+    """Against its CRD's published schema (the Gateway API's), or Kubernetes' own."""
+    if crds.knows(thing):
+        assert crds.violations(thing) == [], thing["metadata"]["name"]
+        return
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(thing, version, strict=True)
+
+
+def test_crd_validation_refuses_a_field_or_value_the_gateway_api_does_not_have(with_kubernetes) -> None:
+    objects = build(overlays(with_kubernetes("fastapi", "postgresql", "none"))[0])
+    route = next(t for t in objects if t["kind"] == "HTTPRoute")
+    route["spec"]["rules"][0]["backendRef"] = route["spec"]["rules"][0]["backendRefs"]
+    assert crds.violations(route) == [
+        "spec/rules/0: Additional properties are not allowed ('backendRef' was unexpected)"
+    ]
+    gateway = next(t for t in objects if t["kind"] == "Gateway")
+    gateway["spec"]["listeners"][0]["tls"]["mode"] = "Terminated"
+    assert len(crds.violations(gateway)) == 1
+
+
+def caddy_headers(project: Path) -> dict[str, str]:
+    """The response headers proxy/Caddyfile sets on the compose and Swarm edge."""
+    block = re.search(r"\n\theader \{\n(.*?)\n\t\}", (project / "proxy" / "Caddyfile").read_text(), re.DOTALL)
+    headers = {}
+    for line in block.group(1).splitlines():
+        name, _, value = line.strip().partition(" ")
+        if not name.startswith("-"):
+            headers[name] = value.strip('"')
+    return headers
+
+
+def test_the_gateway_ends_tls_redirects_http_and_routes_all_but_metrics_to_the_app(with_kubernetes) -> None:
+    project = with_kubernetes("fastapi", "postgresql", "celery")
+    objects = build(overlays(project)[0])
+    (gateway,) = [t for t in objects if t["kind"] == "Gateway"]
+    (service,) = [t for t in objects if t["kind"] == "Service"]
+    routes = {t["metadata"]["name"]: t for t in objects if t["kind"] == "HTTPRoute"}
+    listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+
+    https = listeners["https"]
+    assert (https["protocol"], https["port"], https["tls"]["mode"]) == ("HTTPS", 443, "Terminate")
+    assert https["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "orders-service-tls"}]
+    assert https["hostname"] == "orders-service.example.com"
+    # cert-manager's Gateway support makes that Secret's certificate from this issuer.
+    assert gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    assert (listeners["http"]["protocol"], listeners["http"]["port"]) == ("HTTP", 80)
+
+    # Plain HTTP: every request redirected to HTTPS, none sent to the app.
+    redirect = routes["orders-service-redirect"]
+    assert redirect["spec"]["parentRefs"] == [{"name": "orders-service", "sectionName": "http"}]
+    (rule,) = redirect["spec"]["rules"]
+    assert "backendRefs" not in rule
+    assert rule["filters"] == [
+        {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+    ]
+
+    # HTTPS: everything to the Service, with the edge's headers; /metrics to a path the
+    # app does not serve.
+    route = routes["orders-service"]
+    assert route["spec"]["parentRefs"] == [{"name": "orders-service", "sectionName": "https"}]
+    port = service["spec"]["ports"][0]["port"]
+    by_path = {rule["matches"][0]["path"]["value"]: rule for rule in route["spec"]["rules"]}
+    assert set(by_path) == {"/", "/metrics"}
+    for rule in by_path.values():
+        assert rule["backendRefs"] == [{"name": service["metadata"]["name"], "port": port}]
+    (rewrite,) = by_path["/metrics"]["filters"]
+    hidden = rewrite["urlRewrite"]["path"]["replaceFullPath"]
+    assert not hidden.startswith("/metrics")
+    (headers,) = by_path["/"]["filters"]
+    modifier = headers["responseHeaderModifier"]
+    assert {h["name"]: h["value"] for h in modifier["set"]} == caddy_headers(project)
+    assert modifier["remove"] == ["Server"]
 
 
 def test_strict_validation_refuses_a_field_kubernetes_does_not_have(with_kubernetes) -> None:
@@ -93,7 +168,12 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
         namespace = next(t for t in objects if t["kind"] == "Namespace")
         assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
         pods = pod_templates(objects)
-        assert len(pods) == (2 if shape[2] == "celery" else 1)
+        expected = {"orders-service"}
+        if shape[2] == "celery":
+            expected |= {"orders-service-worker", "orders-service-beat"}
+        if shape[1] == "postgresql":
+            expected.add("orders-service-backup")
+        assert set(pods) == expected
         for name, pod in pods.items():
             assert restricted_violations(pod) == [], name
             assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
@@ -106,9 +186,11 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
                 for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                     if "httpGet" in container.get(probe, {}):
                         assert ports[container[probe]["httpGet"]["port"]] == exposed
-        # Every Deployment says when its pods are ready, the worker's too ("consuming").
-        for name, pod in pods.items():
-            assert all("readinessProbe" in container for container in pod["containers"]), name
+        # Every Deployment says when its pods are ready, the worker's too ("consuming"), the
+        # scheduler's ("ticking"); the backup Job's pod ends.
+        deployments = {t["metadata"]["name"] for t in objects if t["kind"] == "Deployment"}
+        for name in deployments:
+            assert all("readinessProbe" in container for container in pods[name]["containers"]), name
         app = pods["orders-service"]
         probes = {
             probe: app["containers"][0][probe]["httpGet"]["path"]
@@ -147,14 +229,17 @@ def test_every_workload_is_scraped_on_a_port_it_declares_and_its_policy_lets_in(
     objects = build(overlays(project)[0])
     targets = scrape_targets(objects)
     pods = pod_templates(objects)
-    assert set(targets) == set(pods)
+    # Every workload that serves is scraped; the scheduler and the backup Job serve nothing.
+    serving = {name for name, pod in pods.items() if any("ports" in c for c in pod["containers"])}
+    assert set(targets) == serving
+    assert set(pods) - serving <= {"orders-service-beat", "orders-service-backup"}
     policies = {
         policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: policy
         for policy in objects
         if policy["kind"] == "NetworkPolicy"
     }
     for thing in objects:
-        if thing["kind"] != "Deployment":
+        if thing["kind"] != "Deployment" or thing["metadata"]["name"] not in serving:
             continue
         port, path = targets[thing["metadata"]["name"]]
         assert path == "/metrics"
@@ -185,7 +270,12 @@ def test_the_image_is_named_in_one_place_by_digest_and_no_secret_is_in_the_manif
         # By digest, as published and attested: a tag can be moved to another image.
         assert "newTag" not in image
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"])
-        assert used == {f"{image['newName']}@{image['digest']}"}
+        # The service's image everywhere, but in the backup Job: the image of compose.yaml's
+        # database, whose pg_dump is the server's version.
+        expected = {f"{image['newName']}@{image['digest']}"}
+        if shape[1] == "postgresql":
+            expected.add(yaml.safe_load((project / "compose.yaml").read_text())["services"]["db"]["image"])
+        assert used == expected
         rendered = json.dumps(objects)
         assert "Secret" not in {t["kind"] for t in objects}
         # No URL carries credentials and no value looks like a password.
@@ -317,6 +407,11 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
                     # The worker pod (read-only root, its model cache on a volume) scores.
                     scored = docker("exec", app_container, "python", "-c", SCORE).stdout
                     assert len(json.loads(scored)["label"]) == 2
+                assert_the_scheduler_pod_schedules(pods, image, config, secret_files, network, runs)
+                if answers.get("database", "postgresql") == "postgresql":
+                    assert_the_backup_jobs_pod_writes_a_dump(
+                        pods, image, config, secret_files, network, runs, tmp_path
+                    )
             except AssertionError:
                 for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
                     logs = docker("logs", "--timestamps", name, check=False)
@@ -326,6 +421,56 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
         for run in runs:
             run.remove()
         docker("network", "rm", network, check=False)
+
+
+def assert_the_scheduler_pod_schedules(
+    pods: dict, image: str, config: dict[str, str], secret_files: Path, network: str, runs: list[PodRun]
+) -> None:
+    """The beat pod holds RedBeat's lock in the Secret's Redis and ticks: its probes pass."""
+    beat = PodRun(pods["orders-service-beat"], image, config, secret_files, network)
+    runs.append(beat)
+    container = beat.start()["beat"]
+    spec = beat.pod["containers"][0]
+
+    def probe_passes(kind: str) -> bool:
+        return docker("exec", container, *spec[kind]["exec"]["command"], check=False).returncode == 0
+
+    wait_for(lambda: "beat: Acquired lock" in docker("logs", container).stderr, timeout=60, interval=1)
+    wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
+    assert probe_passes("livenessProbe")
+
+
+def assert_the_backup_jobs_pod_writes_a_dump(
+    pods: dict,
+    image: str,
+    config: dict[str, str],
+    secret_files: Path,
+    network: str,
+    runs: list[PodRun],
+    tmp_path: Path,
+) -> None:
+    """The CronJob's pod: its init container copies the image's script out, and the
+    postgres image's pg_dump writes the Secret's database to the claim, then ends."""
+    claim = tmp_path / "backups"
+    claim.mkdir()
+    claim.chmod(0o777)  # fsGroup's stand-in
+    backup = PodRun(
+        pods["orders-service-backup"],
+        image,
+        config,
+        secret_files,
+        network,
+        claims={"orders-service-backups": claim},
+    )
+    runs.append(backup)
+    container = backup.start()["backup"]
+    assert docker("wait", container, timeout=120).stdout.strip() == "0", docker("logs", container).stdout
+    (dump,) = claim.glob("*.dump")
+    assert re.fullmatch(r"orders_service-\d{8}T\d{6}Z\.dump", dump.name)
+    assert dump.read_bytes().startswith(b"PGDMP")  # pg_dump's custom format, what make restore reads
+    (line,) = [json.loads(line) for line in docker("logs", container).stdout.splitlines()]
+    assert line["level"] == "INFO"
+    assert line["message"].startswith(f"backup: wrote {dump.name}")
 
 
 # Run in the app's container: a batch scored by the worker's task, through Redis.
@@ -368,12 +513,12 @@ def test_a_model_service_starts_once_its_model_is_served_and_may_take_it_from_a_
     for overlay in (baked, with_volume):
         objects = build(overlay)
         for thing in objects:
-            for version in KUBERNETES_VERSIONS:
-                kubernetes_validate.validate(thing, version, strict=True)
+            validate(thing)
         (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
         pods = pod_templates(objects)
-        assert sorted(pods) == ["orders-service", "orders-service-worker"]
-        for name, pod in pods.items():
+        assert sorted(pods) == ["orders-service", "orders-service-beat", "orders-service-worker"]
+        # The pods that load the model (the scheduler sends tasks, and runs none).
+        for name, pod in [(name, pods[name]) for name in ("orders-service", "orders-service-worker")]:
             assert restricted_violations(pod) == [], name
             volumes = {volume["name"]: volume for volume in pod["volumes"]}
             mounts = {mount["mountPath"]: mount for mount in pod["containers"][0]["volumeMounts"]}
