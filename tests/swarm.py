@@ -250,12 +250,16 @@ def deployed(
 
 @contextmanager
 def stack_on_a_swarm(
-    project: Path, reference: str, passwords: dict[str, str], replicas: int
+    project: Path,
+    reference: str,
+    passwords: dict[str, str],
+    replicas: int,
+    variables: dict[str, str] | None = None,
 ) -> Iterator[DeployedStack]:
     """A generated service's deploy/swarm/stack.yaml on a single-node swarm, as its README
     deploys it: `passwords` as the external secrets it names (`<slug>_<name>`), the image
     by its `reference` (name@sha256:..., see `published`) with `replicas` app replicas (2
-    workers, one of each other service)."""
+    workers, one of each other service), and `variables` set for `docker stack deploy`."""
     slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
     secret_names = {f"{slug}_{name}": value for name, value in passwords.items()}
     with single_node_swarm():
@@ -264,7 +268,13 @@ def stack_on_a_swarm(
             docker("secret", "create", name, "-", input_=value)
         try:
             name, _, digest = reference.partition("@")
-            env = {**os.environ, "APP_IMAGE": name, "APP_DIGEST": digest, "APP_REPLICAS": str(replicas)}
+            env = {
+                **os.environ,
+                "APP_IMAGE": name,
+                "APP_DIGEST": digest,
+                "APP_REPLICAS": str(replicas),
+                **(variables or {}),
+            }
             stack_file = reachable_from_a_test_client(project / "deploy" / "swarm" / "stack.yaml")
             declared = yaml.safe_load(stack_file.read_text())["services"]
             services = {name: {"app": replicas, "worker": 2}.get(name, 1) for name in declared}

@@ -435,7 +435,7 @@ def assert_the_scheduler_pod_schedules(
     def probe_passes(kind: str) -> bool:
         return docker("exec", container, *spec[kind]["exec"]["command"], check=False).returncode == 0
 
-    wait_for(lambda: "beat: Acquired lock" in docker("logs", container).stderr, timeout=60, interval=1)
+    wait_for(lambda: "beat: Acquired lock" in docker("logs", container).stdout, timeout=60, interval=1)
     wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
     assert probe_passes("livenessProbe")
 

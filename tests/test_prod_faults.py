@@ -259,6 +259,11 @@ def test_a_slow_client_is_cut_off_and_the_certificate_outlives_a_restart(stack: 
     assert logs.count("certificate obtained successfully") == 1
 
 
+def output(container: str) -> str:
+    logs = docker("logs", container)
+    return logs.stdout + logs.stderr
+
+
 def heartbeats(stack: Stack) -> float:
     """Runs of the example periodic task the worker finished."""
     exposition = fetch_inside(stack.container("worker"), "http://127.0.0.1:9100/metrics")
@@ -285,11 +290,11 @@ def test_the_periodic_task_runs_on_schedule_and_a_second_scheduler_only_waits(st
     both = heartbeats_in(stack, window)
     print(f"with a second scheduler started: {both:.0f} runs in {window} s")
     assert 7 <= both <= 12
-    assert "beat: Acquired lock" not in docker("logs", second).stderr
+    assert "beat: Acquired lock" not in output(second)
 
     # The first one stopped, the second takes the lock (released at once) and goes on.
     docker("stop", first)
-    wait_for(lambda: "beat: Acquired lock" in docker("logs", second).stderr, timeout=30)
+    wait_for(lambda: "beat: Acquired lock" in output(second), timeout=30)
     after = heartbeats_in(stack, window)
     print(f"after the first stopped: {after:.0f} runs in {window} s")
     assert 7 <= after <= 12
@@ -297,7 +302,7 @@ def test_the_periodic_task_runs_on_schedule_and_a_second_scheduler_only_waits(st
     docker("stop", second)
     docker("rm", second)
     docker("start", first)
-    wait_for(lambda: docker("logs", first).stderr.count("beat: Acquired lock") == 2, timeout=30)
+    wait_for(lambda: output(first).count("beat: Acquired lock") == 2, timeout=30)
 
 
 def test_tasks_queued_while_redis_crashes_all_run_exactly_once(stack: Stack) -> None:

@@ -122,13 +122,82 @@ def stack(
     image = f"pst-swarm-{uuid.uuid4().hex[:8]}"
     docker("build", "--tag", f"{image}:0.1.0", ".", cwd=project)
     try:
-        with stack_on_a_swarm(project, published(f"{image}:0.1.0", registry), passwords, REPLICAS) as stack:
+        reference = published(f"{image}:0.1.0", registry)
+        with stack_on_a_swarm(project, reference, passwords, REPLICAS, EDGE_AND_SCHEDULES) as stack:
             yield stack
     finally:
         tags = [
             f"{prefix}{image}:{version}" for prefix in ("", f"{registry}/") for version in ("0.1.0", "0.1.1")
         ]
         docker("image", "rm", "--force", *tags, check=False)
+
+
+# The proxy's name on the stack's network is its site (a local certificate, as for
+# localhost); a backup every minute; the example periodic task every 2 s.
+HEARTBEAT_SECONDS = 2
+EDGE_AND_SCHEDULES = {
+    "DOMAIN": "proxy",
+    "BACKUP_SCHEDULE": "* * * * *",
+    "BACKUP_KEEP": "2",
+    "HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+}
+
+# Run on the stack's network: what a client of the proxy gets, trusting its CA (argv[1]).
+THROUGH_THE_PROXY = """
+import http.client, json, ssl, sys
+tls = ssl.create_default_context(cadata=sys.argv[1])
+def get(connection, path):
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return [response.status, {name.lower(): value for name, value in response.getheaders()}]
+print(json.dumps({
+    "https": get(http.client.HTTPSConnection("proxy", 443, context=tls, timeout=10), "/ready"),
+    "metrics": get(http.client.HTTPSConnection("proxy", 443, context=tls, timeout=10), "/metrics"),
+    "http": get(http.client.HTTPConnection("proxy", 80, timeout=10), "/ready"),
+}))
+"""
+
+
+def heartbeats(stack: DeployedStack) -> float:
+    """Runs of the example periodic task, summed over the worker tasks."""
+    scraped = json.loads(stack.client(SCRAPE_EVERY_TASK, "worker", "9100"))
+    return sum(
+        metric(text, "celery_tasks_total", task="orders_service.heartbeat", state="SUCCESS")
+        for text in scraped.values()
+    )
+
+
+def test_the_proxy_serves_https_one_scheduler_sends_each_task_and_backups_run(stack: DeployedStack) -> None:
+    # As the user deploys it, only the proxy publishes ports, the node's own.
+    users_stack = yaml.safe_load((stack.stack_file.parent / "stack.yaml").read_text())["services"]
+    assert [name for name, service in users_stack.items() if "ports" in service] == ["proxy"]
+    assert {port["mode"] for port in users_stack["proxy"]["ports"]} == {"host"}
+
+    (proxy,) = stack.containers("proxy")
+    ca = docker("exec", proxy, "cat", "/data/caddy/pki/authorities/local/root.crt").stdout
+    answers = json.loads(stack.client(THROUGH_THE_PROXY, ca))
+    status, headers = answers["https"]
+    assert status == 200
+    assert headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    assert "server" not in headers
+    assert answers["metrics"][0] == 404
+    assert (answers["http"][0], answers["http"][1]["location"]) == (308, "https://proxy/ready")
+
+    # One scheduler (replicas: 1): each run of the periodic task once, on both workers.
+    window = 10 * HEARTBEAT_SECONDS
+    before = heartbeats(stack)
+    time.sleep(window)
+    ran = heartbeats(stack) - before
+    print(f"\nSwarm: the periodic task (every {HEARTBEAT_SECONDS} s) ran {ran:.0f} times in {window} s")
+    assert 7 <= ran <= 12
+
+    # A backup at the next minute, in the backups volume.
+    wait_for(lambda: "backup: wrote" in stack.logs("backup"), timeout=90, interval=2)
+    (backup,) = stack.containers("backup")
+    listed = docker("exec", backup, "ls", "/backups").stdout.split()
+    assert listed
+    assert all(name.startswith("orders_service-") and name.endswith(".dump") for name in listed)
 
 
 def test_replicas_starting_together_apply_the_migrations_once(stack: DeployedStack) -> None:
