@@ -254,10 +254,19 @@ def test_container_files_pass_their_linters(rendered, combination: tuple[str, ..
     scripts = sorted((project / "scripts").glob("*.sh"))
 
     expected = {"entrypoint.sh", "healthcheck.sh", "start-dev.sh", "start-prod.sh"}
-    assert {s.name for s in scripts} == expected | ({"start-worker.sh"} if worker == "celery" else set())
+    if worker == "celery":
+        expected |= {"start-worker.sh", "start-beat.sh"}
+    if combination[1] == "postgresql":
+        expected.add("scheduled-backups.sh")
+    assert {s.name for s in scripts} == expected
     for script in scripts:
         assert script.stat().st_mode & 0o111, f"{script.name} is not executable"
         assert b"\r\n" not in script.read_bytes()
+        if script.name == "scheduled-backups.sh":
+            # Run in the postgres image, whose alpine variant has no bash.
+            assert script.read_text().startswith("#!/bin/sh\n")
+            assert "set -eu" in script.read_text()
+            continue
         assert script.read_text().startswith("#!/usr/bin/env bash\n")
         assert "set -euo pipefail" in script.read_text()
     for linter, targets in (
@@ -270,6 +279,61 @@ def test_container_files_pass_their_linters(rendered, combination: tuple[str, ..
     for files in ((), ("-f", "compose.yaml", "-f", "compose.prod.yaml")):
         completed = docker_compose_config(project, *files)
         assert completed.returncode == 0, completed.stderr
+
+
+def test_the_caddyfile_is_valid_for_caddy_and_formatted_as_caddy_formats_it(rendered) -> None:
+    """proxy/Caddyfile, with what compose and Swarm give it, checked by the caddy:2 image."""
+    caddyfile = rendered(*ALL_COMBINATIONS[0]) / "proxy" / "Caddyfile"
+    run = ["docker", "run", "--rm", "--volume", f"{caddyfile}:/etc/caddy/Caddyfile:ro"]
+    run += ["--env", "DOMAIN=api.example.com", "--env", "MAX_BODY_BYTES=10485760", "caddy:2", "caddy"]
+    validated = subprocess.run(
+        [*run, "validate", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    assert "Valid configuration" in validated.stdout + validated.stderr
+    formatted = subprocess.run(
+        [*run, "fmt", "/etc/caddy/Caddyfile"], capture_output=True, text=True, check=False
+    )
+    assert formatted.returncode == 0, formatted.stderr
+    assert formatted.stdout == caddyfile.read_text()
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        (
+            {"BACKUP_SCHEDULE": "0 3 * *"},
+            "BACKUP_SCHEDULE must be a cron expression of 5 fields (it is '0 3 * *')",
+        ),
+        ({"BACKUP_SCHEDULE": "0 3 * * mon"}, "BACKUP_SCHEDULE: 'mon' is not a cron field"),
+        ({"BACKUP_KEEP": "0"}, "BACKUP_KEEP must be a whole number of dumps, 1 or more (it is '0')"),
+        ({"BACKUP_KEEP": "seven"}, "BACKUP_KEEP must be a whole number of dumps, 1 or more (it is 'seven')"),
+    ],
+)
+def test_scheduled_backups_refuse_a_bad_setting_by_name(
+    rendered, tmp_path: Path, variables: dict, said: str
+) -> None:
+    script = rendered("fastapi", "postgresql", "none", "uv") / "scripts" / "scheduled-backups.sh"
+    password = tmp_path / "password"
+    password.write_text("x")
+    environment = {"PATH": "/usr/bin:/bin", "PGDATABASE": "orders", "POSTGRES_PASSWORD_FILE": str(password)}
+    environment["BACKUP_DIR"] = str(tmp_path / "backups")
+    completed = subprocess.run(
+        ["sh", str(script)],
+        env={**environment, **variables},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert completed.returncode == 2
+    (line,) = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert line["level"] == "ERROR"
+    assert line["message"].startswith(said), line
+    assert not (tmp_path / "backups").exists()
 
 
 @pytest.mark.parametrize("combination", ALL_COMBINATIONS[:2], ids=combination_id)
