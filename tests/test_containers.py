@@ -451,6 +451,16 @@ def test_dev_stack_reloads_source_edits_and_the_tests_pass_inside(
             assert " skipped" not in tests.stdout
         version = stack.compose("exec", "-T", "app", "python", "-c", "import sys; print(sys.version)")
         assert version.stdout.startswith(target_python(answers) + ".")
+        if answers.get("worker") == "celery":
+            # The development stack runs the periodic tasks' scheduler too, from the source.
+            beat = stack.compose("logs", "--no-color", "beat").stdout
+            assert "beat: Acquired lock" in beat, beat[-2000:]
+            assert (
+                docker(
+                    "inspect", "--format", "{{.State.Health.Status}}", stack.container("beat")
+                ).stdout.strip()
+                == "healthy"
+            )
 
 
 @pytest.mark.parametrize("answers", PARAMS[:1])

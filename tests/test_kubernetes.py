@@ -199,6 +199,13 @@ def test_pods_meet_the_restricted_standard_and_agree_with_the_dockerfile(with_ku
         assert probes == {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
         service = next(t for t in objects if t["kind"] == "Service")
         assert service["spec"]["ports"][0]["targetPort"] == "http"
+        if shape[2] == "celery":
+            # Exactly one scheduler: one pod, the old one stopped before a new one starts.
+            beat = next(t for t in objects if t["metadata"]["name"] == "orders-service-beat")
+            assert (beat["spec"]["replicas"], beat["spec"]["strategy"]) == (1, {"type": "Recreate"})
+            assert "orders-service-beat" not in {
+                t["spec"]["scaleTargetRef"]["name"] for t in objects if t["kind"] == "HorizontalPodAutoscaler"
+            }
 
 
 def worker_metrics_port(project: Path) -> int | None:

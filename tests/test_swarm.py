@@ -196,7 +196,10 @@ def test_the_proxy_serves_https_one_scheduler_sends_each_task_and_backups_run(st
     assert answers["metrics"][0] == 404
     assert (answers["http"][0], answers["http"][1]["location"]) == (308, "https://localhost/ready")
 
-    # One scheduler (replicas: 1): each run of the periodic task once, on both workers.
+    # One scheduler (replicas: 1, the old task stopped before a new one starts): each run
+    # of the periodic task once, on both workers.
+    assert users_stack["beat"]["deploy"]["replicas"] == 1
+    assert users_stack["beat"]["deploy"]["update_config"]["order"] == "stop-first"
     window = 10 * HEARTBEAT_SECONDS
     before = heartbeats(stack)
     time.sleep(window)
