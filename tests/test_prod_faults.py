@@ -1,6 +1,8 @@
-"""The production compose stack under the faults an operator meets: Redis killed with
-queued tasks, PostgreSQL restarted and killed under load, the database lost and restored
-from a backup. Needs a Docker engine (../shared/docker-lab/up); never skipped."""
+"""The production compose stack as clients reach it, through its HTTPS proxy, and under the
+faults an operator meets: Redis killed with queued tasks, PostgreSQL restarted and killed
+under load, a backup that fails, the database lost and restored from a backup. Also its
+schedules: backups every minute, and a periodic task with a second scheduler started by
+hand. Needs a Docker engine (../shared/docker-lab/up); never skipped."""
 
 from __future__ import annotations
 
