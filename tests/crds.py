@@ -9,7 +9,6 @@ their CEL rules (x-kubernetes-validations); those are not evaluated here.
 
 from __future__ import annotations
 
-import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,13 @@ def _as_json_schema(schema: Any) -> Any:
         return [_as_json_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    converted = {key: _as_json_schema(value) for key, value in schema.items()}
+    converted = {
+        # A map of names to schemas: each value is a schema, the map is not.
+        key: {name: _as_json_schema(sub) for name, sub in value.items()}
+        if key in ("properties", "patternProperties")
+        else _as_json_schema(value)
+        for key, value in schema.items()
+    }
     if converted.pop("x-kubernetes-int-or-string", False):
         converted.pop("type", None)
         converted["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -39,9 +44,6 @@ def _as_json_schema(schema: Any) -> Any:
         and not converted.get("x-kubernetes-preserve-unknown-fields")
     ):
         converted["additionalProperties"] = False
-    for keyword in ("properties", "patternProperties"):
-        if keyword in schema:
-            converted[keyword] = {name: _as_json_schema(value) for name, value in schema[keyword].items()}
     return converted
 
 
@@ -54,8 +56,9 @@ def schemas() -> dict[tuple[str, str], dict]:
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if version["served"]:
-                schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
-                found[(f"{group}/{version['name']}", kind)] = _as_json_schema(schema)
+                found[(f"{group}/{version['name']}", kind)] = _as_json_schema(
+                    version["schema"]["openAPIV3Schema"]
+                )
     return found
 
 

@@ -379,8 +379,7 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
                 worker_spec = worker.pod["containers"][0]
 
                 def probe_passes(kind: str) -> bool:
-                    command = worker_spec[kind]["exec"]["command"]
-                    return docker("exec", worker_container, *command, check=False).returncode == 0
+                    return exec_probe_passes(worker_container, worker_spec, kind)
 
                 wait_for(lambda: probe_passes("livenessProbe"), timeout=90, interval=2)
                 wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
@@ -430,6 +429,11 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
         docker("network", "rm", network, check=False)
 
 
+def exec_probe_passes(container: str, spec: dict, kind: str) -> bool:
+    """Whether the container spec's exec probe of this kind passes, run as a kubelet runs it."""
+    return docker("exec", container, *spec[kind]["exec"]["command"], check=False).returncode == 0
+
+
 def assert_the_scheduler_pod_schedules(
     pods: dict, image: str, config: dict[str, str], secret_files: Path, network: str, runs: list[PodRun]
 ) -> None:
@@ -440,7 +444,7 @@ def assert_the_scheduler_pod_schedules(
     spec = beat.pod["containers"][0]
 
     def probe_passes(kind: str) -> bool:
-        return docker("exec", container, *spec[kind]["exec"]["command"], check=False).returncode == 0
+        return exec_probe_passes(container, spec, kind)
 
     wait_for(lambda: "beat: Acquired lock" in docker("logs", container).stdout, timeout=60, interval=1)
     wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)

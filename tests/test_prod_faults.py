@@ -73,7 +73,7 @@ def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TASK_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         # Every request logged by the app too, to find its id there.
         "ACCESS_LOG": "true",
-        # A backup every minute, two kept; the example periodic task every 2 s.
+        # A backup every minute, two kept; the example periodic task every second.
         "BACKUP_SCHEDULE": "* * * * *",
         "BACKUP_KEEP": "2",
         "HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
@@ -83,9 +83,12 @@ def stack(locked, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield started
 
 
+def health(stack: Stack, service: str) -> str:
+    return docker("inspect", "--format", "{{.State.Health.Status}}", stack.container(service)).stdout.strip()
+
+
 def healthy(stack: Stack, service: str) -> bool:
-    container = stack.container(service)
-    return docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip() == "healthy"
+    return health(stack, service) == "healthy"
 
 
 def start(stack: Stack, service: str) -> None:
@@ -130,12 +133,19 @@ def published_ports(stack: Stack) -> dict[str, list[str]]:
     return ports
 
 
-def served_certificate(stack: Stack) -> bytes:
+@contextmanager
+def tls_to_the_edge(stack: Stack, timeout: float) -> Iterator[ssl.SSLSocket]:
+    """A TLS connection to the proxy, as a client of https://localhost trusting its CA."""
     context = ssl.create_default_context(cafile=str(stack.edge_ca))
     with (
-        socket.create_connection(("localhost", stack.https_port), timeout=10) as raw,
+        socket.create_connection(("localhost", stack.https_port), timeout=timeout) as raw,
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
+        yield tls
+
+
+def served_certificate(stack: Stack) -> bytes:
+    with tls_to_the_edge(stack, timeout=10) as tls:
         return tls.getpeercert(binary_form=True)
 
 
@@ -236,11 +246,7 @@ def test_the_request_id_is_the_same_in_the_proxys_log_and_the_apps(stack: Stack)
 
 def test_a_slow_client_is_cut_off_and_the_certificate_outlives_a_restart(stack: Stack) -> None:
     # Headers never finished: the proxy closes the connection after its 10 s.
-    context = ssl.create_default_context(cafile=str(stack.edge_ca))
-    with (
-        socket.create_connection(("localhost", stack.https_port), timeout=30) as raw,
-        context.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
+    with tls_to_the_edge(stack, timeout=30) as tls:
         started = time.monotonic()
         tls.sendall(b"GET /ready HTTP/1.1\r\nHost: localhost\r\n")
         answer = b""
@@ -508,10 +514,6 @@ def test_database_restarts_and_crashes_under_load_answer_503_never_500(stack: St
 
 def make(stack: Stack, *arguments: str) -> subprocess.CompletedProcess[str]:
     return execute(["make", *arguments], stack.project, stack.env, timeout=600)
-
-
-def health(stack: Stack, service: str) -> str:
-    return docker("inspect", "--format", "{{.State.Health.Status}}", stack.container(service)).stdout.strip()
 
 
 def backups_written(stack: Stack) -> list[dict]:
