@@ -198,16 +198,15 @@ def test_the_edge_serves_https_alone_with_its_headers_and_keeps_the_app_inside(s
     big = stack.project / "big.json"
     big.write_bytes(b"[" + b"0," * (5 * 2**20) + b"0]")
     for streamed in ([], ["--header", "Transfer-Encoding: chunked"]):
-        status, _ = response_headers(
-            stack,
-            "--header",
-            "Content-Type: application/json",
-            *streamed,
-            "--data-binary",
-            f"@{big}",
+        # The proxy answers before the upload ends and drops the rest: curl may then report
+        # the connection or the HTTP/2 stream cut (18, 55, 56, 92) after it has the status.
+        answer = curl(
+            *("--cacert", str(stack.edge_ca), "--output", "/dev/null", "--write-out", "%{http_code}"),
+            *("--header", "Content-Type: application/json", *streamed, "--data-binary", f"@{big}"),
             f"{stack.edge}/items",
         )
-        assert status == 413, streamed
+        assert answer.returncode in (0, 18, 55, 56, 92), answer.stderr
+        assert answer.stdout == "413", (streamed, answer.stdout, answer.stderr)
     big.unlink()
 
 
