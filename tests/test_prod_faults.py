@@ -400,7 +400,7 @@ celery_app.steps["consumer"].add(SlowStart)
 """
 CONSUMING = ["test", "-e", "/tmp/worker-consuming"]  # the Deployment's readiness probe
 # For the worker's names that are not the stack's own (as Redis's is not once it stopped),
-# a DNS server that never answers (TEST-NET-1): each look-up takes 10 s, as CI's did.
+# a DNS server that never answers (TEST-NET-1): each look-up takes 10 s.
 SLOW_DNS = {"services": {"worker": {"dns": ["192.0.2.1"]}}}
 
 
