@@ -230,6 +230,31 @@ class PodRun:
             docker("volume", "rm", "--force", *self.shared.values(), check=False)
 
 
+@dataclass
+class Pods:
+    """The built objects' pod templates, by name, run on one network with one image,
+    ConfigMap and Secret; every run is kept, to be removed."""
+
+    templates: dict[str, Object]
+    image: str
+    config: dict[str, str]
+    secret_files: Path
+    network: str
+    runs: list[PodRun] = field(default_factory=list)
+
+    def start(self, name: str, claims: dict[str, Path] | None = None) -> tuple[str, Object]:
+        """Start the named pod: its first container's name and spec."""
+        template = self.templates[name]
+        run = PodRun(template, self.image, self.config, self.secret_files, self.network, claims or {})
+        self.runs.append(run)
+        spec = run.pod["containers"][0]
+        return run.start()[spec["name"]], spec
+
+    def remove(self) -> None:
+        for run in self.runs:
+            run.remove()
+
+
 @contextmanager
 def backing_services(network: str, password: str) -> Iterator[dict[str, str]]:
     """PostgreSQL and Redis on `network`, as the external services the Secret names: the

@@ -5,6 +5,7 @@ real (with Docker, as a kubelet would run them) with the service's image."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -18,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from dockerized import docker, wait_for
-from kube import PodRun, all_containers, backing_services, build, pod_templates, restricted_violations
+from kube import PodRun, Pods, all_containers, backing_services, build, pod_templates, restricted_violations
 from support import (
     DATABASES,
     DEPLOYED,
@@ -359,11 +360,8 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
                 (secret_files / key).chmod(0o444)
             objects = build(overlays(project)[0])
             (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
-            pods = pod_templates(objects)
-            app = PodRun(pods["orders-service"], image, config, secret_files, network)
-            runs.append(app)
-            app_container = app.start()["app"]
-            probe = app.pod["containers"][0]
+            pods = Pods(pod_templates(objects), image, config, secret_files, network, runs)
+            app_container, probe = pods.start("orders-service")
             port = probe["ports"][0]["containerPort"]
 
             def answers_probe(kind: str) -> bool:
@@ -373,14 +371,8 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
             try:
                 for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
                     wait_for(lambda k=kind: answers_probe(k), timeout=90, interval=1)
-                worker = PodRun(pods["orders-service-worker"], image, config, secret_files, network)
-                runs.append(worker)
-                worker_container = worker.start()["worker"]
-                worker_spec = worker.pod["containers"][0]
-
-                def probe_passes(kind: str) -> bool:
-                    return exec_probe_passes(worker_container, worker_spec, kind)
-
+                worker_container, worker_spec = pods.start("orders-service-worker")
+                probe_passes = functools.partial(exec_probe_passes, worker_container, worker_spec)
                 wait_for(lambda: probe_passes("livenessProbe"), timeout=90, interval=2)
                 wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
                 # Ready means consuming: cut off from Redis, the worker is not; back, it is.
@@ -413,13 +405,11 @@ def test_the_pod_specs_run_for_real_with_the_image(locked, image_of, tmp_path: P
                     # The worker pod (read-only root, its model cache on a volume) scores.
                     scored = docker("exec", app_container, "python", "-c", SCORE).stdout
                     assert len(json.loads(scored)["label"]) == 2
-                assert_the_scheduler_pod_schedules(pods, image, config, secret_files, network, runs)
+                assert_the_scheduler_pod_schedules(pods)
                 if answers.get("database", "postgresql") == "postgresql":
-                    assert_the_backup_jobs_pod_writes_a_dump(
-                        pods, image, config, secret_files, network, runs, tmp_path
-                    )
+                    assert_the_backup_jobs_pod_writes_a_dump(pods, tmp_path)
             except AssertionError:
-                for name in (*app.started, *(runs[-1].started if len(runs) > 1 else [])):
+                for name in (*runs[0].started, *(runs[-1].started if len(runs) > 1 else [])):
                     logs = docker("logs", "--timestamps", name, check=False)
                     print(f"--- {name}\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
                 raise
@@ -434,47 +424,22 @@ def exec_probe_passes(container: str, spec: dict, kind: str) -> bool:
     return docker("exec", container, *spec[kind]["exec"]["command"], check=False).returncode == 0
 
 
-def assert_the_scheduler_pod_schedules(
-    pods: dict, image: str, config: dict[str, str], secret_files: Path, network: str, runs: list[PodRun]
-) -> None:
+def assert_the_scheduler_pod_schedules(pods: Pods) -> None:
     """The beat pod holds RedBeat's lock in the Secret's Redis and ticks: its probes pass."""
-    beat = PodRun(pods["orders-service-beat"], image, config, secret_files, network)
-    runs.append(beat)
-    container = beat.start()["beat"]
-    spec = beat.pod["containers"][0]
-
-    def probe_passes(kind: str) -> bool:
-        return exec_probe_passes(container, spec, kind)
-
+    container, spec = pods.start("orders-service-beat")
+    probe_passes = functools.partial(exec_probe_passes, container, spec)
     wait_for(lambda: "beat: Acquired lock" in docker("logs", container).stdout, timeout=60, interval=1)
     wait_for(lambda: probe_passes("readinessProbe"), timeout=30, interval=1)
     assert probe_passes("livenessProbe")
 
 
-def assert_the_backup_jobs_pod_writes_a_dump(
-    pods: dict,
-    image: str,
-    config: dict[str, str],
-    secret_files: Path,
-    network: str,
-    runs: list[PodRun],
-    tmp_path: Path,
-) -> None:
+def assert_the_backup_jobs_pod_writes_a_dump(pods: Pods, tmp_path: Path) -> None:
     """The CronJob's pod: its init container copies the image's script out, and the
     postgres image's pg_dump writes the Secret's database to the claim, then ends."""
     claim = tmp_path / "backups"
     claim.mkdir()
     claim.chmod(0o777)  # fsGroup's stand-in
-    backup = PodRun(
-        pods["orders-service-backup"],
-        image,
-        config,
-        secret_files,
-        network,
-        claims={"orders-service-backups": claim},
-    )
-    runs.append(backup)
-    container = backup.start()["backup"]
+    container, _ = pods.start("orders-service-backup", claims={"orders-service-backups": claim})
     assert docker("wait", container, timeout=120).stdout.strip() == "0", docker("logs", container).stdout
     (dump,) = claim.glob("*.dump")
     assert re.fullmatch(r"orders_service-\d{8}T\d{6}Z\.dump", dump.name)
@@ -560,14 +525,14 @@ def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, image_
     image = image_of(with_model(project), FASTAPI_MODEL)
     objects = build(model_overlays(project)[1])
     (config,) = [t["data"] for t in objects if t["kind"] == "ConfigMap"]
-    pod = pod_templates(objects)["orders-service"]
-    probe = pod["containers"][0]["startupProbe"]["httpGet"]["path"]
+    templates = pod_templates(objects)
+    probe = templates["orders-service"]["containers"][0]["startupProbe"]["httpGet"]["path"]
     model = (project / "model" / "model.onnx").read_bytes()
     network = f"pst-kube-{uuid.uuid4().hex[:8]}"
     docker("network", "create", network)
     secret_files = tmp_path / "secret"
     secret_files.mkdir(mode=0o755)
-    runs: list[PodRun] = []
+    pods = Pods(templates, image, config, secret_files, network)
 
     def answer(container: str, path: str) -> tuple[int, dict]:
         url = f"http://{container}:8000{path}"
@@ -582,13 +547,11 @@ def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, image_
     def pod_with_on_its_claim(content: bytes) -> str:
         """A pod of the component's spec whose claim holds `content` as the model: its
         container, once the model is no longer loading."""
-        claim = tmp_path / f"claim-{len(runs)}"
+        claim = tmp_path / f"claim-{len(pods.runs)}"
         claim.mkdir(mode=0o755)
         (claim / "model.onnx").write_bytes(content)
         (claim / "model.onnx").chmod(0o644)
-        pod_run = PodRun(pod, image, config, secret_files, network, claims={"orders-service-model": claim})
-        runs.append(pod_run)
-        container = pod_run.start()["app"]
+        container, _ = pods.start("orders-service", claims={"orders-service-model": claim})
         wait_for(lambda: answer(container, "/ready")[1]["checks"]["model"] != "unavailable: loading", 60)
         return container
 
@@ -610,6 +573,5 @@ def test_a_model_pod_serves_only_the_locked_model_from_its_volume(locked, image_
             )
             assert answer(locked_file, probe) == (200, {"ready": True})
     finally:
-        for pod_run in runs:
-            pod_run.remove()
+        pods.remove()
         docker("network", "rm", network, check=False)
